@@ -1,0 +1,42 @@
+"""gaussext: Gaussian anomaly detection, exact and in log space.
+
+Fit a normal distribution (per feature, or multivariate) to mostly-normal
+data, score new points by their log-density, and flag a point as an anomaly
+when p(x) < epsilon, with epsilon chosen on labelled data by an exact F1 scan.
+
+Public names
+------------
+GaussianAnomalyDetector
+    The estimator (scikit-learn outlier-detector API).
+select_threshold, ThresholdResult
+    Epsilon by F1 on labelled scores.
+NotFittedError
+    Raised when a model is used before ``fit``.
+
+Modules: ``gaussext.datasets`` (synthetic server metrics), ``gaussext.oracle``
+(plain-Python reference formulas), ``gaussext.compat`` (drop-in for the
+classic course/notebook class).
+"""
+
+try:
+    from gaussext import _kernels  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on how it was run
+    raise ImportError(
+        "gaussext's compiled kernels could not be imported. If you are running from "
+        "the source checkout, install the package first (pip install .) and run the "
+        "tests with plain `pytest`, which tests the installed package."
+    ) from exc
+
+from gaussext._estimator import GaussianAnomalyDetector
+from gaussext._threshold import ThresholdResult, select_threshold
+from gaussext._validation import NotFittedError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GaussianAnomalyDetector",
+    "NotFittedError",
+    "ThresholdResult",
+    "select_threshold",
+    "__version__",
+]

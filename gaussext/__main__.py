@@ -1,0 +1,5 @@
+import sys
+
+from gaussext._cli import main
+
+sys.exit(main())

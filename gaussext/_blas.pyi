@@ -1,0 +1,9 @@
+import numpy as np
+import numpy.typing as npt
+
+Float = np.float32 | np.float64
+
+# Test-only twins of the fused BLAS/LAPACK wrappers; Fortran-ordered arrays.
+def trsm_lower_left(a: npt.NDArray[Float], b: npt.NDArray[Float]) -> None: ...
+def syrk_lower(a: npt.NDArray[Float], c: npt.NDArray[Float]) -> None: ...
+def potrf_lower(a: npt.NDArray[Float]) -> int: ...

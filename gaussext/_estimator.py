@@ -1,0 +1,450 @@
+"""The estimator: GaussianAnomalyDetector."""
+
+import inspect
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from gaussext import _kernels
+from gaussext._threshold import select_threshold
+from gaussext._validation import NotFittedError, check_array, check_scalar
+
+__all__ = ["GaussianAnomalyDetector"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+_COVARIANCE_KINDS = ("diagonal", "full")
+
+
+def _feature_names(X):
+    """Column names of a DataFrame-like X when they are all strings, else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = np.asarray(columns, dtype=object)
+    if names.ndim != 1 or not all(isinstance(name, str) for name in names):
+        return None
+    return names
+
+
+def _resolve_n_threads(n_jobs):
+    """Number of OpenMP threads for `n_jobs` (None = all cores, -1 = all,
+    -k = all but k - 1), clipped to what the build can use."""
+    if not _kernels.openmp_enabled():
+        return 1
+    n_cores = _kernels.max_threads()
+    if n_jobs is None:
+        return n_cores
+    if n_jobs < 0:
+        return max(1, n_cores + 1 + n_jobs)
+    return n_jobs
+
+
+class _BlasThreadLimit:
+    """Hold BLAS to one thread while the kernels' own OpenMP threads call it,
+    so that cores are never oversubscribed."""
+
+    _controller = None
+
+    def __init__(self, active):
+        self.active = active
+        self._limit = None
+
+    def __enter__(self):
+        if self.active:
+            if _BlasThreadLimit._controller is None:
+                from threadpoolctl import ThreadpoolController
+
+                _BlasThreadLimit._controller = ThreadpoolController()
+            self._limit = _BlasThreadLimit._controller.limit(limits=1, user_api="blas")
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._limit is not None:
+            self._limit.unregister()
+
+
+class GaussianAnomalyDetector:
+    r"""Anomaly detection with a Gaussian density model.
+
+    Fits a normal distribution to (mostly) normal data and flags a point x as
+    an anomaly when its density p(x) is below a threshold epsilon:
+
+    - ``covariance="diagonal"``: one normal per feature,
+      :math:`p(x) = \prod_j \mathcal{N}(x_j; \mu_j, \sigma_j^2)`;
+    - ``covariance="full"``: one multivariate normal,
+      :math:`p(x) = \mathcal{N}(x; \mu, \Sigma)`, which captures correlated
+      features.
+
+    All computation is in log space: ``score_samples`` returns log p(x), which
+    stays finite where the product of hundreds of per-feature densities
+    underflows to 0.0.  Parameters are maximum-likelihood estimates (variance
+    and covariance divide by n_samples) unless `ddof` says otherwise.
+
+    Epsilon comes from `contamination` at fit time (the quantile of the
+    training log-densities, as scikit-learn's EllipticEnvelope does), or from
+    labelled data with :meth:`tune_threshold`, which maximises F1 exactly.
+
+    Parameters
+    ----------
+    covariance : {"diagonal", "full"}, default="diagonal"
+        Per-feature or multivariate model.
+    contamination : float in (0, 0.5], default=0.1
+        Fraction of training points taken as anomalies when epsilon is set
+        from the training data.
+    ddof : int, default=0
+        Delta degrees of freedom: variances divide by n_samples - ddof
+        (0: maximum likelihood, 1: unbiased).
+    reg_covar : float >= 0, default=0.0
+        Added to every variance (diagonal) or to the covariance's diagonal
+        (full): a floor that makes constant or linearly dependent features
+        usable.
+    n_jobs : int or None, default=None
+        Threads for scoring.  None or -1: all cores; -k: all but k - 1.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+    var_ : ndarray of shape (n_features,)
+        Per-feature variances (diagonal model only).
+    covariance_ : ndarray of shape (n_features, n_features)
+        Covariance matrix (full model only).
+    cholesky_factor_ : ndarray of shape (n_features, n_features)
+        Lower-triangular L with ``covariance_ = L @ L.T`` (full model only).
+    log_det_ : float
+        log det of the covariance (product of the variances when diagonal).
+    epsilon_ : float
+        Density threshold: anomaly iff p(x) < epsilon_.  ``exp(log_epsilon_)``;
+        may underflow to 0.0 while `log_epsilon_` stays exact.
+    log_epsilon_ : float
+        The threshold in log-density units; all decisions use it.
+    offset_ : float
+        Equal to `log_epsilon_`: ``decision_function = score_samples - offset_``,
+        scikit-learn's convention for outlier detectors.
+    threshold_ : ThresholdResult or None
+        The result of the last :meth:`tune_threshold`, None when epsilon came
+        from `contamination`.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features,)
+        Only when fitted on a DataFrame with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussext import GaussianAnomalyDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 3))
+    >>> det = GaussianAnomalyDetector(covariance="full").fit(X)
+    >>> det.predict([[0.0, 0.0, 0.0], [6.0, -6.0, 6.0]]).tolist()
+    [1, -1]
+    """
+
+    def __init__(self, covariance="diagonal", *, contamination=0.1, ddof=0,
+                 reg_covar=0.0, n_jobs=None):
+        self.covariance = covariance
+        self.contamination = contamination
+        self.ddof = ddof
+        self.reg_covar = reg_covar
+        self.n_jobs = n_jobs
+
+    # -- scikit-learn estimator protocol ----------------------------------
+
+    @classmethod
+    def _get_param_names(cls):
+        signature = inspect.signature(cls.__init__)
+        return sorted(name for name in signature.parameters if name != "self")
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator, as a dict (scikit-learn protocol)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Set parameters by name and return self (scikit-learn protocol)."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
+                    f"Valid parameters are: {valid!r}."
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        defaults = {
+            name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()
+        }
+        changed = [
+            f"{name}={value!r}" for name, value in self.get_params().items()
+            if not (value is defaults[name] or (type(value) is type(defaults[name]) and value == defaults[name]))
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self):
+        # Only scikit-learn calls this, so scikit-learn is importable here.
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="outlier_detector",
+            target_tags=TargetTags(required=False),
+            input_tags=InputTags(allow_nan=False, two_d_array=True),
+        )
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "log_epsilon_")
+
+    # -- fitting ---------------------------------------------------------
+
+    def _validate_params(self):
+        if self.covariance not in _COVARIANCE_KINDS:
+            raise ValueError(
+                f"covariance must be one of {_COVARIANCE_KINDS}, got {self.covariance!r}"
+            )
+        check_scalar(self.contamination, "contamination", low=0.0, high=0.5,
+                     low_inclusive=False)
+        check_scalar(self.ddof, "ddof", kind=numbers.Integral, low=0)
+        check_scalar(self.reg_covar, "reg_covar", low=0.0)
+        if self.n_jobs is not None:
+            check_scalar(self.n_jobs, "n_jobs", kind=numbers.Integral)
+            if self.n_jobs == 0:
+                raise ValueError("n_jobs must be a non-zero integer or None, got 0")
+
+    def fit(self, X, y=None):
+        """Estimate the Gaussian's parameters from X, and epsilon from `contamination`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, mostly normal points.  float32 and float64 are
+            used as they are; other numeric dtypes are converted to float64.
+        y : None
+            Ignored; present for scikit-learn's API.  Use
+            :meth:`tune_threshold` to choose epsilon from labels.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            For malformed X, fewer than 2 rows, a feature with zero variance
+            (unless `reg_covar` > 0) and, for the full model, a covariance that
+            is not positive definite.
+        """
+        self._validate_params()
+        feature_names = _feature_names(X)
+        X = check_array(X)
+        n_samples, n_features = X.shape
+        if n_samples < 2 or n_samples <= self.ddof:
+            raise ValueError(
+                f"{type(self).__name__} needs more samples than ddof={self.ddof} and at "
+                f"least 2 to estimate a variance; got n_samples = {n_samples}"
+            )
+        for name in ("mean_", "var_", "covariance_", "cholesky_factor_", "feature_names_in_"):
+            self.__dict__.pop(name, None)
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
+        self.n_features_in_ = n_features
+        divisor = n_samples - self.ddof
+
+        mean = np.empty(n_features)
+        if self.covariance == "diagonal":
+            sum_squares = np.empty(n_features)
+            _kernels.diagonal_statistics(X, mean, sum_squares)
+            var = np.maximum(sum_squares, 0.0) / divisor + self.reg_covar
+            self._check_variances(var)
+            self.mean_, self.var_ = mean, var
+            self._inv_std = 1.0 / np.sqrt(var)
+            self.log_det_ = float(np.sum(np.log(var)))
+        else:
+            if n_samples <= n_features and self.reg_covar == 0:
+                raise ValueError(
+                    f"The covariance of {n_samples} samples in {n_features} dimensions is "
+                    "singular (its rank is at most n_samples - 1). Use many more samples "
+                    "than features, use covariance='diagonal', or set reg_covar > 0."
+                )
+            scatter = np.empty((n_features, n_features))
+            _kernels.full_statistics(X, mean, scatter)
+            covariance = scatter / divisor
+            covariance[np.diag_indices(n_features)] += self.reg_covar
+            self._check_variances(np.diagonal(covariance))
+            self.mean_, self.covariance_ = mean, covariance
+            self.cholesky_factor_ = self._cholesky(covariance)
+            self.log_det_ = float(2.0 * np.sum(np.log(np.diagonal(self.cholesky_factor_))))
+        self._log_norm = -0.5 * (n_features * _LOG_2PI + self.log_det_)
+
+        log_density = self._log_density(X)
+        self._set_threshold(float(np.percentile(log_density, 100.0 * self.contamination)))
+        self.threshold_ = None
+        return self
+
+    def _describe_features(self, indices):
+        names = getattr(self, "feature_names_in_", None)
+        shown = [
+            f"{i} ({names[i]!r})" if names is not None else str(i) for i in indices[:10]
+        ]
+        more = f" and {len(indices) - 10} more" if len(indices) > 10 else ""
+        return ", ".join(shown) + more
+
+    def _check_variances(self, var):
+        overflow = np.flatnonzero(~np.isfinite(var))
+        if overflow.size:
+            raise ValueError(
+                f"The variance of feature(s) {self._describe_features(overflow)} "
+                "overflows float64; rescale those features."
+            )
+        constant = np.flatnonzero(var <= 0)
+        if constant.size:
+            raise ValueError(
+                f"Feature(s) {self._describe_features(constant)} have zero variance in the "
+                "training data, so their Gaussian density is undefined. Drop them, or set "
+                "reg_covar > 0 to add a variance floor."
+            )
+
+    def _cholesky(self, covariance):
+        factor, info = _kernels.cholesky_lower(np.ascontiguousarray(covariance))
+        if info == 0:
+            return factor
+        eigenvalues = np.linalg.eigvalsh(covariance)
+        tolerance = eigenvalues.max() * covariance.shape[0] * np.finfo(np.float64).eps
+        rank = int(np.sum(eigenvalues > tolerance))
+        smallest = max(eigenvalues.min(), 0.0)
+        condition = eigenvalues.max() / smallest if smallest > 0 else np.inf
+        raise ValueError(
+            f"The covariance matrix is not positive definite (numerical rank {rank} of "
+            f"{covariance.shape[0]}, condition number {condition:.3g}): some features are "
+            "(nearly) linear combinations of others, or there are too few samples. "
+            "Drop linearly dependent features, use many more samples than features, "
+            "or set reg_covar > 0."
+        )
+
+    def _set_threshold(self, log_epsilon, epsilon=None):
+        self.log_epsilon_ = log_epsilon
+        self.offset_ = log_epsilon
+        if epsilon is None:
+            with np.errstate(under="ignore"):
+                epsilon = float(np.exp(log_epsilon))
+        self.epsilon_ = epsilon
+
+    # -- scoring ---------------------------------------------------------
+
+    def _check_fitted(self):
+        if not hasattr(self, "log_epsilon_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+
+    def _validate_for_scoring(self, X):
+        self._check_fitted()
+        names = _feature_names(X)
+        fitted_names = getattr(self, "feature_names_in_", None)
+        if names is not None and fitted_names is None:
+            warnings.warn(
+                f"X has feature names, but {type(self).__name__} was fitted without "
+                "feature names", UserWarning, stacklevel=3,
+            )
+        elif names is None and fitted_names is not None and hasattr(X, "columns"):
+            warnings.warn(
+                f"X does not have valid feature names, but {type(self).__name__} was "
+                "fitted with feature names", UserWarning, stacklevel=3,
+            )
+        elif names is not None and (
+            len(names) != len(fitted_names) or np.any(names != fitted_names)
+        ):
+            raise ValueError(
+                "The feature names should match those that were passed during fit: "
+                f"expected {list(fitted_names)}, got {list(names)}"
+            )
+        X = check_array(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return X
+
+    def _log_density(self, X):
+        """log p(x) of validated X; float64 of shape (n_samples,)."""
+        n_threads = _resolve_n_threads(self.n_jobs)
+        log_density = np.empty(X.shape[0])
+        if not hasattr(self, "cholesky_factor_"):  # the model fitted, not the parameter
+            _kernels.diagonal_log_density(X, self.mean_, self._inv_std, self._log_norm,
+                                          log_density, n_threads)
+        else:
+            n_features = X.shape[1]
+            workspace = np.empty((n_threads, _kernels.full_block_rows(n_features) * n_features))
+            with _BlasThreadLimit(active=n_threads > 1):
+                _kernels.full_log_density(X, self.mean_, self.cholesky_factor_,
+                                          self._log_norm, log_density, workspace, n_threads)
+        return log_density
+
+    def score_samples(self, X):
+        """Log-density log p(x) of each sample under the fitted Gaussian.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+            Computed in float64 whatever the input's float type.
+        """
+        return self._log_density(self._validate_for_scoring(X))
+
+    def decision_function(self, X):
+        """log p(x) - log epsilon: negative for anomalies.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """+1 for a normal point, -1 for an anomaly (p(x) < epsilon).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), int64
+        """
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def fit_predict(self, X, y=None):
+        """Fit on X, then predict X: +1 normal, -1 anomaly."""
+        return self.fit(X).predict(X)
+
+    def pdf(self, X):
+        """Density p(x) = exp(log p(x)); underflows to 0.0 where log p(x) < -745.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+        """
+        with np.errstate(under="ignore"):
+            return np.exp(self.score_samples(X))
+
+    def tune_threshold(self, X_val, y_val, *, method="exact", steps=1000):
+        """Choose epsilon on labelled data by maximising F1, and keep it.
+
+        Parameters
+        ----------
+        X_val : array-like of shape (n_samples, n_features)
+        y_val : array-like of shape (n_samples,)
+            1 for an anomaly, 0 for a normal point; both classes present.
+        method, steps
+            As in :func:`gaussext.select_threshold`.
+
+        Returns
+        -------
+        ThresholdResult
+            Also stored as `threshold_`; `epsilon_`, `log_epsilon_` and
+            `offset_` are updated.
+        """
+        result = select_threshold(y_val, self.score_samples(X_val), method=method, steps=steps)
+        self._set_threshold(result.log_epsilon, result.epsilon)
+        self.threshold_ = result
+        return result

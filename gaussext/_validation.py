@@ -1,0 +1,222 @@
+"""Input validation shared by the public functions.
+
+Everything a kernel assumes is proven here: arrays are 2-D, non-empty,
+float32 or float64, finite; labels are 0/1 with both classes present.  Nothing
+here writes to the caller's array.
+"""
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "NotFittedError",
+    "check_array",
+    "check_labels",
+    "check_log_density",
+    "check_scalar",
+]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a method that needs a fitted model is called before `fit`.
+
+    It subclasses both ValueError and AttributeError, as scikit-learn's
+    exception of the same name does, so existing handlers keep working.
+    """
+
+
+def _describe_first_nonfinite(values):
+    """Count and locate the non-finite entries of `values` (any shape)."""
+    bad = ~np.isfinite(values)
+    n_nan = int(np.isnan(values).sum())
+    n_bad = int(bad.sum())
+    first = np.unravel_index(int(np.argmax(bad)), values.shape)
+    return n_bad, n_nan, n_bad - n_nan, first
+
+
+def _to_numeric(X, name):
+    """np.asarray with a float dtype NumPy's rules allow, or a clear error."""
+    if X is None:
+        raise TypeError(f"{name} must be array-like, got None")
+    if hasattr(X, "tocsr") or hasattr(X, "toarray"):
+        raise TypeError(
+            f"Sparse data was passed as {name}, but dense data is required; "
+            f"convert it with {name}.toarray()"
+        )
+    try:
+        array = np.asarray(X)
+    except ValueError as exc:  # ragged nested sequences
+        raise ValueError(
+            f"{name} could not be read as a rectangular numeric array: {exc}"
+        ) from exc
+    kind = array.dtype.kind
+    if kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {array.dtype}")
+    if kind == "O":
+        try:
+            return array.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} has dtype object and holds a non-numeric value: {exc}"
+            ) from exc
+    if kind in "USMmV":
+        raise TypeError(
+            f"{name} must hold numbers, got dtype {array.dtype}; "
+            "convert it to a numeric array first"
+        )
+    if array.dtype in (np.float32, np.float64):
+        return array
+    # bool, integers (squares of uint8 / int16 data would overflow in their own
+    # type), float16 and long double are all computed on in float64
+    return array.astype(np.float64)
+
+
+def check_array(X, *, name="X", min_samples=1):
+    """Validate a 2-D data matrix and return it as float32 or float64.
+
+    float32 and float64 arrays are returned as they are (no copy, any memory
+    layout, read-only allowed); every other numeric dtype is converted to
+    float64.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    name : str
+        How the argument is called in error messages.
+    min_samples : int
+        Fewest rows accepted.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), dtype float32 or float64
+
+    Raises
+    ------
+    TypeError
+        For None, sparse matrices, strings and non-numeric objects.
+    ValueError
+        For complex values, a shape that is not 2-D, too few rows, no columns,
+        and NaN or infinite entries (the message gives how many and the first).
+    """
+    array = _to_numeric(X, name)
+    if array.ndim != 2:
+        if array.ndim == 1:
+            hint = (
+                f"; reshape it with {name}.reshape(-1, 1) if it holds one feature "
+                f"or {name}.reshape(1, -1) if it holds one sample"
+            )
+        else:
+            hint = ""
+        raise ValueError(
+            f"Expected a 2-D array for {name}, got a {array.ndim}-D array of shape "
+            f"{array.shape}{hint}"
+        )
+    n_samples, n_features = array.shape
+    if n_samples < min_samples:
+        raise ValueError(
+            f"Found array with {n_samples} sample(s) (shape={array.shape}) while a "
+            f"minimum of {min_samples} is required."
+        )
+    if n_features == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of "
+            "1 is required."
+        )
+    # Happy path without an n x d temporary: a finite sum proves every entry
+    # finite.  Only when the sum is not finite (a NaN/inf, or an overflow of
+    # large finite values) is the element-wise check paid for.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = array.sum(dtype=np.float64)
+    if not np.isfinite(total):
+        n_bad, n_nan, n_inf, (row, column) = _describe_first_nonfinite(array)
+        if n_bad:
+            raise ValueError(
+                f"Input {name} contains NaN or infinity: {n_bad} non-finite value(s) "
+                f"({n_nan} NaN, {n_inf} inf); the first at row {row}, column {column}"
+            )
+    return array
+
+
+def check_labels(y, n_samples, *, name="y"):
+    """Validate binary anomaly labels and return them as uint8 (1 = anomaly).
+
+    Accepted: an array-like of shape (n_samples,) or (n_samples, 1) holding
+    only 0 and 1 (integers, floats or booleans), with both values present.
+    {-1, +1} labels are refused rather than guessed at, because scikit-learn's
+    predict uses -1 for an anomaly while this package's labels use 1.
+    """
+    if y is None:
+        raise TypeError(f"{name} must be array-like of 0/1 labels, got None")
+    labels = _to_numeric(y, name)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (or a single column), got shape {labels.shape}"
+        )
+    if labels.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {labels.shape[0]} labels but there are {n_samples} samples; "
+            "they must have the same length"
+        )
+    if not np.all(np.isfinite(labels)):
+        n_bad, _, _, (index,) = _describe_first_nonfinite(labels)
+        raise ValueError(
+            f"{name} contains {n_bad} NaN or infinite label(s); the first at index {index}"
+        )
+    is_one = labels == 1
+    is_binary = is_one | (labels == 0)
+    if not np.all(is_binary):
+        bad = np.unique(labels[~is_binary])[:5]
+        raise ValueError(
+            f"{name} must hold only 0 (normal) and 1 (anomaly); found "
+            f"{', '.join(repr(v.item()) for v in bad)}"
+            + (". For -1/+1 labels pass (y == -1)" if np.all(np.isin(labels, (-1, 1))) else "")
+        )
+    n_anomalies = int(is_one.sum())
+    if n_anomalies == 0 or n_anomalies == n_samples:
+        present = "1 (anomaly)" if n_anomalies else "0 (normal)"
+        raise ValueError(
+            f"{name} holds a single class: every label is {present}; choosing a "
+            "threshold needs both normal and anomalous examples"
+        )
+    return is_one.view(np.uint8)
+
+
+def check_log_density(log_density, *, name="log_density"):
+    """Validate a 1-D vector of log-densities and return it as float64.
+
+    -inf (density 0) is a valid score; NaN and +inf are not.
+    """
+    scores = _to_numeric(log_density, name)
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
+    if scores.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {scores.shape}")
+    if scores.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    invalid = np.isnan(scores) | (scores == np.inf)
+    if invalid.any():
+        raise ValueError(
+            f"{name} contains {int(invalid.sum())} NaN or +inf value(s); the first at "
+            f"index {int(np.argmax(invalid))}"
+        )
+    return scores.astype(np.float64, copy=False)
+
+
+def check_scalar(value, name, *, kind=numbers.Real, low=None, high=None,
+                 low_inclusive=True, high_inclusive=True):
+    """Check a scalar parameter's type and range, naming it when it is wrong."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        expected = "an integer" if kind is numbers.Integral else "a real number"
+        raise TypeError(f"{name} must be {expected}, got {value!r} of type {type(value).__name__}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        bound = ">=" if low_inclusive else ">"
+        raise ValueError(f"{name} must be {bound} {low}, got {value!r}")
+    if high is not None and (value > high or (value == high and not high_inclusive)):
+        bound = "<=" if high_inclusive else "<"
+        raise ValueError(f"{name} must be {bound} {high}, got {value!r}")
+    return value

@@ -1,0 +1,99 @@
+"""Synthetic server metrics with injected anomalies, for the demo and examples.
+
+Nothing is downloaded: every sample is drawn from a seeded generator.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FEATURE_NAMES", "ServerMetricsSplit", "make_server_metrics", "make_demo_split"]
+
+#: Column names of the generated metrics.
+FEATURE_NAMES = ("latency_ms", "throughput_mbps", "cpu_load_pct", "memory_used_gb")
+
+# Healthy servers: latency and throughput fall together with load, CPU load
+# follows throughput.  Means and a covariance that encodes those relations.
+_NORMAL_MEAN = np.array([14.0, 15.0, 55.0, 12.0])
+_NORMAL_STD = np.array([1.3, 1.3, 8.0, 1.5])
+_NORMAL_CORRELATION = np.array([
+    [1.00, -0.55, -0.25, 0.10],
+    [-0.55, 1.00, 0.75, 0.20],
+    [-0.25, 0.75, 1.00, 0.25],
+    [0.10, 0.20, 0.25, 1.00],
+])
+
+
+@dataclass(frozen=True)
+class ServerMetricsSplit:
+    """Training data (unlabelled) and a labelled validation set.
+
+    Attributes
+    ----------
+    X_train : ndarray of shape (n_train, 4)
+    X_val : ndarray of shape (n_val, 4)
+    y_val : ndarray of shape (n_val,)
+        1 for an injected anomaly, 0 for a normal point.
+    feature_names : tuple of str
+    """
+
+    X_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    feature_names: tuple
+
+
+def _anomalies(rng, n):
+    """Faults of three kinds: slow (latency up, throughput down), overloaded
+    (CPU pinned without the throughput to explain it) and leaking memory."""
+    base = _normal(rng, n)
+    kind = rng.integers(0, 3, size=n)
+    slow, overloaded, leaking = kind == 0, kind == 1, kind == 2
+    base[slow, 0] += rng.uniform(4.0, 9.0, size=slow.sum())
+    base[slow, 1] -= rng.uniform(3.0, 7.0, size=slow.sum())
+    base[overloaded, 2] = rng.uniform(85.0, 99.0, size=overloaded.sum())
+    base[overloaded, 1] -= rng.uniform(1.0, 2.5, size=overloaded.sum())
+    base[leaking, 3] += rng.uniform(4.0, 8.0, size=leaking.sum())
+    return base
+
+
+def _normal(rng, n):
+    covariance = _NORMAL_CORRELATION * np.outer(_NORMAL_STD, _NORMAL_STD)
+    return rng.multivariate_normal(_NORMAL_MEAN, covariance, size=n)
+
+
+def make_server_metrics(n_samples=1000, *, anomaly_fraction=0.02, random_state=None):
+    """Draw server metrics with a fraction of injected anomalies.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+    anomaly_fraction : float in [0, 1), default=0.02
+    random_state : int, numpy Generator or None
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 4)
+        Columns as in `FEATURE_NAMES`.
+    y : ndarray of shape (n_samples,), int64
+        1 for an anomaly, 0 for a normal point.
+    """
+    if not 0.0 <= anomaly_fraction < 1.0:
+        raise ValueError(f"anomaly_fraction must be in [0, 1), got {anomaly_fraction!r}")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples!r}")
+    rng = np.random.default_rng(random_state)
+    n_anomalies = int(round(anomaly_fraction * n_samples))
+    X = np.vstack([_normal(rng, n_samples - n_anomalies), _anomalies(rng, n_anomalies)])
+    y = np.r_[np.zeros(n_samples - n_anomalies, dtype=np.int64), np.ones(n_anomalies, dtype=np.int64)]
+    order = rng.permutation(n_samples)
+    return X[order], y[order]
+
+
+def make_demo_split(n_train=2000, n_val=500, *, random_state=0):
+    """The demo's data: a training set of normal traffic with a few unlabelled
+    anomalies (0.5%), and a labelled validation set with 4% anomalies."""
+    rng = np.random.default_rng(random_state)
+    X_train, _ = make_server_metrics(n_train, anomaly_fraction=0.005, random_state=rng)
+    X_val, y_val = make_server_metrics(n_val, anomaly_fraction=0.04, random_state=rng)
+    return ServerMetricsSplit(X_train, X_val, y_val, FEATURE_NAMES)

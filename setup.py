@@ -1,0 +1,112 @@
+"""Build the compiled modules of gaussext.
+
+Environment variables read here:
+
+GAUSSEXT_DISABLE_OPENMP=1
+    Build without OpenMP even when the compiler supports it (kernels then run on
+    one thread).
+GAUSSEXT_DEBUG=1
+    Build with Cython's bounds and wraparound checks on and C assertions
+    enabled: slower, for running the kernel tests against.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+DEBUG = os.environ.get("GAUSSEXT_DEBUG", "0") not in ("", "0")
+DISABLE_OPENMP = os.environ.get("GAUSSEXT_DISABLE_OPENMP", "0") not in ("", "0")
+
+OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1;
+    }
+    """
+)
+
+
+def _openmp_flags(compiler):
+    """Return (compile_args, link_args) enabling OpenMP, or None if unsupported."""
+    if DISABLE_OPENMP:
+        return None
+    if compiler.compiler_type == "msvc":
+        candidates = [(["/openmp"], [])]
+    elif sys.platform == "darwin":
+        candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
+    else:
+        candidates = [(["-fopenmp"], ["-fopenmp"])]
+    tmpdir = tempfile.mkdtemp(prefix="gaussext-openmp-")
+    try:
+        source = os.path.join(tmpdir, "probe.c")
+        with open(source, "w") as f:
+            f.write(OPENMP_PROBE)
+        for compile_args, link_args in candidates:
+            try:
+                objects = compiler.compile([source], output_dir=tmpdir, extra_postargs=compile_args)
+                exe = os.path.join(tmpdir, "probe")
+                compiler.link_executable(objects, exe, extra_postargs=link_args)
+                subprocess.run([exe], check=True, capture_output=True)
+            except Exception:  # any failure means: this flag set does not work here
+                continue
+            return compile_args, link_args
+        return None
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+class BuildExtWithOpenMP(build_ext):
+    """build_ext that adds OpenMP flags when the compiler supports them."""
+
+    def build_extensions(self):
+        flags = _openmp_flags(self.compiler)
+        if flags is None:
+            print("gaussext: building WITHOUT OpenMP; kernels will run on one thread")
+        for ext in self.extensions:
+            if flags is not None:
+                ext.extra_compile_args += flags[0]
+                ext.extra_link_args += flags[1]
+            if DEBUG:
+                ext.undef_macros.append("NDEBUG")
+                ext.extra_compile_args += ["-O0", "-g"] if self.compiler.compiler_type != "msvc" else []
+        super().build_extensions()
+
+
+COMPILER_DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "nonecheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+extensions = [
+    Extension(
+        f"gaussext.{name}",
+        [f"gaussext/{name}.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+    )
+    for name in ("_blas", "_kernels")
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives=COMPILER_DIRECTIVES,
+    ),
+    cmdclass={"build_ext": BuildExtWithOpenMP},
+)
