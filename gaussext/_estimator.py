@@ -9,7 +9,7 @@ import numpy as np
 
 from gaussext import _kernels
 from gaussext._threshold import select_threshold
-from gaussext._validation import NotFittedError, check_array, check_scalar
+from gaussext._validation import check_array, check_scalar, not_fitted_error
 
 __all__ = ["GaussianAnomalyDetector"]
 
@@ -332,7 +332,7 @@ class GaussianAnomalyDetector:
 
     def _check_fitted(self):
         if not hasattr(self, "log_epsilon_"):
-            raise NotFittedError(
+            raise not_fitted_error(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
                 "appropriate arguments before using this estimator."
             )

@@ -179,13 +179,16 @@ def grid_search(labels, probabilities, steps):
     keep = (tp + fp) > 0
     epsilons, tp, fp = epsilons[keep], tp[keep], fp[keep]
     n_anomalies = int(labels.sum())
-    # F1 in floating point exactly as the classic loop computes it, so that
-    # near-ties resolve as they do there: the first strictly greater wins.
     precision = tp / (tp + fp)
     recall = tp / n_anomalies
+    # Select with F1 computed as the classic loop computes it, 2PR / (P + R)
+    # in floating point, so that near-ties resolve as they do there (the first
+    # strictly greater wins); report F1 = 2 tp / (2 tp + fp + fn) like the
+    # exact scan, so the two methods' figures compare exactly.
     with np.errstate(invalid="ignore"):
-        f1 = np.where(tp > 0, 2 * precision * recall / (precision + recall), 0.0)
-    best = int(np.argmax(f1)) if f1.size and f1.max() > 0 else None
+        classic_f1 = np.where(tp > 0, 2 * precision * recall / (precision + recall), 0.0)
+    best = int(np.argmax(classic_f1)) if classic_f1.size and classic_f1.max() > 0 else None
+    f1 = 2.0 * tp / (tp + fp + n_anomalies)
     with np.errstate(divide="ignore"):
         thresholds = np.log(epsilons)
     return _result("grid", n_anomalies, thresholds, tp, fp, precision, recall, f1, best,

@@ -6,11 +6,13 @@ here writes to the caller's array.
 """
 
 import numbers
+import sys
 
 import numpy as np
 
 __all__ = [
     "NotFittedError",
+    "not_fitted_error",
     "check_array",
     "check_labels",
     "check_log_density",
@@ -22,8 +24,30 @@ class NotFittedError(ValueError, AttributeError):
     """Raised when a method that needs a fitted model is called before `fit`.
 
     It subclasses both ValueError and AttributeError, as scikit-learn's
-    exception of the same name does, so existing handlers keep working.
+    exception of the same name does.  When scikit-learn is already imported
+    in the process, the error raised is also an instance of
+    ``sklearn.exceptions.NotFittedError``, so code that catches that keeps
+    working; scikit-learn is never imported for it.
     """
+
+
+def not_fitted_error(message):
+    """A NotFittedError, also scikit-learn's when scikit-learn is loaded."""
+    sklearn_exceptions = sys.modules.get("sklearn.exceptions")
+    if sklearn_exceptions is None:
+        return NotFittedError(message)
+    return _sklearn_compatible_class(sklearn_exceptions.NotFittedError)(message)
+
+
+_compatible_classes = {}
+
+
+def _sklearn_compatible_class(sklearn_class):
+    if sklearn_class not in _compatible_classes:
+        _compatible_classes[sklearn_class] = type(
+            "NotFittedError", (NotFittedError, sklearn_class), {"__module__": __name__}
+        )
+    return _compatible_classes[sklearn_class]
 
 
 def _describe_first_nonfinite(values):
@@ -103,8 +127,8 @@ def check_array(X, *, name="X", min_samples=1):
     if array.ndim != 2:
         if array.ndim == 1:
             hint = (
-                f"; reshape it with {name}.reshape(-1, 1) if it holds one feature "
-                f"or {name}.reshape(1, -1) if it holds one sample"
+                f". Reshape your data with {name}.reshape(-1, 1) if it holds a single "
+                f"feature or {name}.reshape(1, -1) if it holds a single sample"
             )
         else:
             hint = ""
