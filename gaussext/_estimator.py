@@ -1,5 +1,6 @@
 """The estimator: GaussianAnomalyDetector."""
 
+import contextlib
 import inspect
 import math
 import numbers
@@ -41,28 +42,20 @@ def _resolve_n_threads(n_jobs):
     return n_jobs
 
 
-class _BlasThreadLimit:
-    """Hold BLAS to one thread while the kernels' own OpenMP threads call it,
-    so that cores are never oversubscribed."""
+_threadpool_controller = None
 
-    _controller = None
 
-    def __init__(self, active):
-        self.active = active
-        self._limit = None
+def _single_threaded_blas(active):
+    """Context holding BLAS to one thread while the kernels' own OpenMP threads
+    call it, so that cores are never oversubscribed (a no-op when inactive)."""
+    global _threadpool_controller
+    if not active:
+        return contextlib.nullcontext()
+    if _threadpool_controller is None:
+        from threadpoolctl import ThreadpoolController
 
-    def __enter__(self):
-        if self.active:
-            if _BlasThreadLimit._controller is None:
-                from threadpoolctl import ThreadpoolController
-
-                _BlasThreadLimit._controller = ThreadpoolController()
-            self._limit = _BlasThreadLimit._controller.limit(limits=1, user_api="blas")
-        return self
-
-    def __exit__(self, *exc_info):
-        if self._limit is not None:
-            self._limit.unregister()
+        _threadpool_controller = ThreadpoolController()
+    return _threadpool_controller.limit(limits=1, user_api="blas")
 
 
 class GaussianAnomalyDetector:
@@ -376,7 +369,7 @@ class GaussianAnomalyDetector:
         else:
             n_features = X.shape[1]
             workspace = np.empty((n_threads, _kernels.full_block_rows(n_features) * n_features))
-            with _BlasThreadLimit(active=n_threads > 1):
+            with _single_threaded_blas(n_threads > 1):
                 _kernels.full_log_density(X, self.mean_, self.cholesky_factor_,
                                           self._log_norm, log_density, workspace, n_threads)
         return log_density

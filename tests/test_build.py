@@ -1,0 +1,33 @@
+"""The build itself: OpenMP present where the compiler has it, stubs in step
+with the compiled modules."""
+
+import ast
+import os
+from pathlib import Path
+
+import pytest
+
+import gaussext
+from gaussext import _blas, _kernels
+
+
+@pytest.mark.skipif(os.environ.get("GAUSSEXT_DISABLE_OPENMP", "0") not in ("", "0"),
+                    reason="this build was asked to go without OpenMP")
+def test_openmp_did_not_silently_go_missing():
+    # setup.py falls back to a serial build when the compiler lacks OpenMP;
+    # on the supported toolchains (gcc, clang with libomp, MSVC) that would be
+    # a packaging bug
+    assert _kernels.openmp_enabled()
+    assert _kernels.max_threads() >= 1
+
+
+@pytest.mark.parametrize("module", [_kernels, _blas], ids=lambda m: m.__name__)
+def test_stub_lists_every_public_function(module):
+    stub = Path(gaussext.__file__).with_name(module.__name__.rsplit(".", 1)[1] + ".pyi")
+    assert stub.is_file(), f"{stub.name} is not installed beside the compiled module"
+    declared = {node.name for node in ast.parse(stub.read_text()).body
+                if isinstance(node, ast.FunctionDef)}
+    compiled = {name for name, value in vars(module).items()
+                if callable(value) and not name.startswith("_")
+                and getattr(value, "__module__", None) == module.__name__}
+    assert declared == compiled
