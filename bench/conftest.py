@@ -1,0 +1,105 @@
+"""Shared set-up for the benchmarks: run mode, shapes and cached data.
+
+Two modes, chosen by the environment variable ``GAUSSEXT_BENCH``:
+
+* unset or ``quick`` (the default, and what the README's test command runs):
+  small shapes, every benchmark body executed once with timing disabled, so
+  the benchmarks and their correctness checks never rot;
+* ``full``: the shapes the published tables are made of.  Regenerate the
+  tables with ``python bench/report.py --run`` (see bench/README.md).
+
+Every benchmark module holds one job (diagonal scoring, full scoring,
+threshold selection, fit); each parametrized case is one pytest-benchmark
+group in which gaussext and its peers run on the same arrays in the same
+session.  No benchmark asserts a time; each asserts that its peer computed
+the same thing as gaussext, cheaply, so a table never compares unlike work.
+"""
+
+import functools
+import os
+
+import numpy as np
+import pytest
+
+MODE = os.environ.get("GAUSSEXT_BENCH", "quick")
+if MODE not in ("quick", "full"):
+    raise pytest.UsageError(f"GAUSSEXT_BENCH must be 'quick' or 'full', got {MODE!r}")
+FULL = MODE == "full"
+
+# Rows used to fit the models whose scoring is measured: every scorer (ours
+# and the peers) is fitted on the same training rows, so outputs agree.
+TRAINING_ROWS = 20_000
+
+
+@functools.lru_cache(maxsize=2)
+def gaussian_data(n_samples, n_features, dtype_name, offset=0.0):
+    """Correlated Gaussian rows, read-only: shape (n_samples, n_features).
+
+    The features are mixed by a fixed random matrix so the full covariance
+    is far from diagonal; the same (n, d) always gives the same values, in
+    float64 or float32 (the float32 array is the rounded float64 one).
+    """
+    rng = np.random.default_rng(n_features)
+    mixing = rng.normal(size=(n_features, n_features)) / np.sqrt(n_features)
+    mixing += np.eye(n_features)
+    centre = rng.uniform(-5.0, 5.0, size=n_features) + offset
+    rng = np.random.default_rng([n_samples, n_features])
+    X = np.empty((n_samples, n_features), dtype=dtype_name)
+    # In chunks, so the float64 intermediate never doubles peak memory.
+    chunk = 1 << 16
+    for start in range(0, n_samples, chunk):
+        stop = min(start + chunk, n_samples)
+        X[start:stop] = rng.standard_normal((stop - start, n_features)) @ mixing + centre
+    X.setflags(write=False)
+    return X
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize each benchmark over (case, peer), cases outermost.
+
+    A benchmark module declares ``JOB`` (the group title), ``QUICK_CASES`` and
+    ``FULL_CASES`` (lists of (n, d, dtype name)), ``PEERS`` (names) and may
+    define ``runs(peer, case)`` to leave a peer out of cases it is too slow
+    for.  Cases outermost keep each group's arrays hot in the data cache.
+    """
+    if "case" not in metafunc.fixturenames:
+        return
+    module = metafunc.module
+    cases = module.FULL_CASES if FULL else module.QUICK_CASES
+    runs = getattr(module, "runs", lambda peer, case: True)
+    params = [(case, peer) for case in cases for peer in module.PEERS if runs(peer, case)]
+    ids = [f"n={n}-d={d}-{dtype_name}-{peer}" for (n, d, dtype_name), peer in params]
+    metafunc.parametrize(("case", "peer"), params, ids=ids)
+
+
+@pytest.fixture
+def measure(benchmark, request, case, peer):
+    """pytest-benchmark's fixture, filed under the case's group and peer name."""
+    n, d, dtype_name = case
+    benchmark.group = f"{request.module.JOB} n={n} d={d} {dtype_name}"
+    benchmark.extra_info.update(job=request.module.JOB, n_samples=n, n_features=d,
+                                dtype=dtype_name, peer=peer, mode=MODE)
+    return benchmark
+
+
+@pytest.fixture
+def training_rows():
+    """Rows (the first ones of X) that every scorer in a group is fitted on."""
+    return TRAINING_ROWS
+
+
+@pytest.fixture
+def fitted_detector():
+    """Factory: a GaussianAnomalyDetector fitted on `training`."""
+    from gaussext import GaussianAnomalyDetector
+
+    def fit(training, covariance, n_jobs=None):
+        return GaussianAnomalyDetector(covariance, n_jobs=n_jobs).fit(training)
+
+    return fit
+
+
+@pytest.fixture
+def data():
+    """The cached data factory, gaussian_data(n, d, dtype_name, offset=0)."""
+    return gaussian_data

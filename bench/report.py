@@ -1,0 +1,240 @@
+"""Turn a pytest-benchmark JSON file into bench/README.md: medians, ratios, targets.
+
+Usage::
+
+    python bench/report.py --run            # run the full benchmarks, then write the tables
+    python bench/report.py results.json     # write the tables from an existing run
+
+``--run`` is the one command that regenerates bench/README.md: it runs
+``pytest bench`` with ``GAUSSEXT_BENCH=full`` and timing enabled, keeps the
+raw figures in bench/results.json, and writes the tables from them.  Every
+ratio is between medians measured in that same run.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REGENERATE = "python bench/report.py --run"
+
+# (job, n, d, dtype, peer) -> what gaussext is compared with, and the bound.
+# "faster": peer median / gaussext median must be >= bound.
+# "floor": gaussext median / floor median must be <= bound.
+TARGETS = []
+for n, d in [(1_000_000, 8), (200_000, 32)]:
+    TARGETS += [
+        ("diagonal scoring", n, d, "float64", "faster", "sklearn-gmm-diag", 10.0),
+        ("diagonal scoring", n, d, "float64", "faster", "numpy", 5.0),
+        ("diagonal scoring", n, d, "float64", "floor", "floor-sum", 1.5),
+    ]
+for n, d in [(1_000_000, 8), (200_000, 32), (50_000, 128)]:
+    TARGETS += [
+        ("full scoring", n, d, "float64", "faster", "scipy-mvn", 4.0),
+        ("full scoring", n, d, "float64", "faster", "sklearn-gmm-full", 4.0),
+        ("full scoring", n, d, "float64", "faster", "sklearn-mahalanobis", 1.5),
+        ("full scoring", n, d, "float64", "floor", "floor-matmul", 1.5),
+    ]
+for d in (2, 8):
+    TARGETS.append(("diagonal scoring", 10_000, d, "float64", "faster", "python-loop", 1000.0))
+TARGETS += [
+    ("threshold", 1_000_000, 8, "float64", "faster", "sklearn-pr-curve", 4.0),
+    ("threshold", 100_000, 8, "float64", "faster", "classic-grid", 50.0),
+]
+for n, d in [(1_000_000, 8), (200_000, 32)]:
+    TARGETS += [
+        ("fit", n, d, "float64", "faster-than", ("gaussext-diagonal", "numpy-mean-var"), 3.0),
+        ("fit", n, d, "float64", "faster-than", ("gaussext-full", "numpy-cov"), 1.5),
+    ]
+for job in ("diagonal scoring", "full scoring"):
+    TARGETS.append((job, 1_000_000, 8, "float64", "faster", "gaussext-1-thread", 1.7))
+    TARGETS.append((job, 1_000_000, 32, "float32-vs-float64", "dtype", "gaussext", 1.5))
+
+
+def load(path):
+    """Medians keyed by (job, n, d, dtype) -> {peer: seconds}; memory figures; machine."""
+    with open(path) as handle:
+        report = json.load(handle)
+    medians = defaultdict(dict)
+    memory = {}
+    for bench in report["benchmarks"]:
+        info = bench["extra_info"]
+        key = (info["job"], info["n_samples"], info["n_features"], info["dtype"])
+        if info["job"] == "memory":
+            memory[info["peer"]] = info
+        else:
+            medians[key][info["peer"]] = bench["stats"]["median"]
+    return medians, memory, report
+
+
+def format_time(seconds):
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def evaluate_target(medians, target):
+    """(description, measured ratio text, bound text, met) for one target."""
+    job, n, d, dtype_name, kind, peer, bound = target
+    where = f"n={n:,} d={d}"
+    if kind == "dtype":
+        faster = medians.get((job, n, d, "float64"), {}).get(peer)
+        slower = medians.get((job, n, d, "float32"), {}).get(peer)
+        description = f"{job} {where}: float32 vs float64"
+        ratio = None if faster is None or slower is None else faster / slower
+        return description, ratio, f"≥ {bound}×", ratio is not None and ratio >= bound
+    group = medians.get((job, n, d, dtype_name), {})
+    if kind == "faster-than":
+        ours, peer = peer
+    else:
+        ours = "gaussext"
+    mine, theirs = group.get(ours), group.get(peer)
+    if mine is None or theirs is None:
+        return f"{job} {where}: {ours} vs {peer}", None, "", False
+    if kind == "floor":
+        ratio = mine / theirs
+        return (f"{job} {where} {dtype_name}: {ours} / {peer}", ratio, f"≤ {bound}×",
+                ratio <= bound)
+    ratio = theirs / mine
+    return (f"{job} {where} {dtype_name}: {peer} / {ours}", ratio, f"≥ {bound}×",
+            ratio >= bound)
+
+
+def target_table(medians, memory):
+    lines = ["| target | measured | bound | met |", "|---|---:|---:|:---:|"]
+    for target in TARGETS:
+        description, ratio, bound, met = evaluate_target(medians, target)
+        measured = "not measured" if ratio is None else f"{ratio:.2f}×"
+        lines.append(f"| {description} | {measured} | {bound} | {'yes' if met else '**no**'} |")
+    for peer, info in sorted(memory.items()):
+        if not peer.startswith("gaussext"):
+            continue
+        increase = info["increase_bytes"] / 2**20
+        limit = info["output_bytes"] / 2**20 + 16
+        met = increase <= limit
+        lines.append(f"| memory n={info['n_samples']:,} d={info['n_features']}: {peer} peak RSS "
+                     f"increase | {increase:.1f} MiB | ≤ {limit:.1f} MiB | "
+                     f"{'yes' if met else '**no**'} |")
+    return lines
+
+
+def group_tables(medians):
+    lines = []
+    jobs = sorted({key[0] for key in medians}, key=["diagonal scoring", "full scoring",
+                                                  "threshold", "fit"].index)
+    for job in jobs:
+        lines += ["", f"### {job}", ""]
+        for key in sorted(k for k in medians if k[0] == job):
+            _, n, d, dtype_name = key
+            group = medians[key]
+            reference = group.get("gaussext") or group.get(f"gaussext-{'diagonal'}")
+            lines += [f"**n = {n:,}, d = {d}, {dtype_name}**", "",
+                      "| peer | median | ratio to gaussext |", "|---|---:|---:|"]
+            for peer, median in sorted(group.items(), key=lambda item: item[1]):
+                ratio = "" if reference is None else f"{median / reference:.2f}×"
+                lines.append(f"| {peer} | {format_time(median)} | {ratio} |")
+            lines.append("")
+    return lines
+
+
+def memory_table(memory):
+    lines = ["| scorer | peak RSS increase | output | increase − output |", "|---|---:|---:|---:|"]
+    for peer, info in sorted(memory.items()):
+        increase, output = info["increase_bytes"] / 2**20, info["output_bytes"] / 2**20
+        lines.append(f"| {peer} (n={info['n_samples']:,}, d={info['n_features']}) | "
+                     f"{increase:.1f} MiB | {output:.1f} MiB | {increase - output:.1f} MiB |")
+    return lines
+
+
+def machine_description(report):
+    machine = report["machine_info"]
+    cpu = machine.get("cpu", {})
+    brand = cpu.get("brand_raw") or machine.get("processor") or "unknown CPU"
+    cores = cpu.get("count") or os.cpu_count()
+    return (f"{brand}, {cores} logical cores, {machine['system']} {machine['release']}, "
+            f"Python {machine['python_version']}; run started {report['datetime']}")
+
+
+def render(path):
+    medians, memory, report = load(path)
+    versions = report.get("versions", {})
+    lines = [
+        "# Benchmarks",
+        "",
+        "Medians of pytest-benchmark runs in one session: gaussext and its peers on the",
+        "same arrays, one table per job and shape.  A ratio above 1 means the peer took",
+        "longer than gaussext.  Regenerate everything on this page with",
+        "",
+        "```",
+        REGENERATE,
+        "```",
+        "",
+        "(it needs the test extra: `pip install '.[test]'`).  The README's test command runs",
+        "the same benchmarks in a quick mode — small shapes, each body once, no timing — so",
+        "they never rot.  No test asserts a time; the targets live in the table below.",
+        "",
+        f"Machine: {machine_description(report)}.",
+    ]
+    if versions:
+        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".")
+    lines += ["", "## Targets", ""] + target_table(medians, memory)
+    lines += ["", "## Memory", "", "Scoring one array in a fresh process; `ru_maxrss` before "
+              "and after the call."] + [""] + memory_table(memory)
+    lines += ["", "## All groups"] + group_tables(medians)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def run_benchmarks(json_path):
+    """Run the full benchmarks with the pytest next to this interpreter.
+
+    The console script is used rather than ``python -m pytest``, which would
+    put the checkout's root (and its unbuilt source package) on sys.path.
+    """
+    pytest = Path(sys.executable).with_name("pytest")
+    command = [str(pytest) if pytest.exists() else shutil.which("pytest"), "bench",
+               "--benchmark-enable", f"--benchmark-json={json_path}",
+               "--benchmark-min-rounds=5", "-p", "no:cacheprovider", "-q"]
+    environment = dict(os.environ, GAUSSEXT_BENCH="full")
+    subprocess.run(command, check=True, cwd=BENCH.parent, env=environment)
+
+
+def package_versions():
+    import numpy
+    import scipy
+    import sklearn
+
+    import gaussext
+
+    return {"gaussext": gaussext.__version__, "numpy": numpy.__version__,
+            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
+            "python": platform.python_version()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="?", default=str(BENCH / "results.json"),
+                        help="pytest-benchmark JSON file (default: bench/results.json)")
+    parser.add_argument("--run", action="store_true",
+                        help="run the full benchmarks first, writing the JSON file")
+    parser.add_argument("--out", default=str(BENCH / "README.md"), help="markdown file to write")
+    args = parser.parse_args(argv)
+    if args.run:
+        run_benchmarks(args.results)
+        with open(args.results) as handle:
+            report = json.load(handle)
+        report["versions"] = package_versions()
+        with open(args.results, "w") as handle:
+            json.dump(report, handle, indent=1)
+    Path(args.out).write_text(render(args.results))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
