@@ -68,7 +68,7 @@ def pytest_generate_tests(metafunc):
     cases = module.FULL_CASES if FULL else module.QUICK_CASES
     runs = getattr(module, "runs", lambda peer, case: True)
     params = [(case, peer) for case in cases for peer in module.PEERS if runs(peer, case)]
-    ids = [f"n={n}-d={d}-{dtype_name}-{peer}" for (n, d, dtype_name), peer in params]
+    ids = [f"n{n}-d{d}-{dtype_name}-{peer}" for (n, d, dtype_name), peer in params]
     metafunc.parametrize(("case", "peer"), params, ids=ids)
 
 
