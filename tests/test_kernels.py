@@ -1,0 +1,657 @@
+"""The compiled kernels of ``gaussext._kernels`` against the reference oracle.
+
+Every kernel is called directly, with the argument types the public layer
+builds for it (see ``GaussianAnomalyDetector.fit`` and ``_log_density``), and
+its output is compared with ``gaussext.oracle``: plain Python with
+``math.fsum``, sharing no code with the kernels.  Where the oracle has no
+counterpart (the Cholesky factor, the grid counts, inputs too large for pure
+Python) NumPy or SciPy is the reference instead.
+
+Property tests (hypothesis) cover one row, one feature, up to 64 features,
+float32 and float64 data, C- and Fortran-ordered arrays, strided and
+column-subset views, reversed views, read-only arrays, one or two threads,
+and tied scores in the threshold scan.  Fixed cases cover 300 features,
+inputs spanning many blocks, bitwise reproducibility across thread counts,
+and data with a large offset, where only centring before squaring keeps the
+variance accurate.
+
+Tolerances
+----------
+All comparisons use the relative tolerances in `RTOL`, applied to the scale
+that rounding errors actually grow with (the magnitude of the terms that are
+summed, not the possibly cancelling sum); the helpers below state each
+scale.  Kernel and oracle differ by rounding only, a few ulps (1e-16) per
+term times at most a few hundred terms, so 1e-10 leaves a margin of about
+1e3 while still failing on any arithmetic done in float32 (1e-7) and on any
+wrong term, row or block.
+"""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import stats
+from threadpoolctl import threadpool_limits
+
+from gaussext import GaussianAnomalyDetector, _kernels, oracle
+
+LOG_2PI = math.log(2.0 * math.pi)
+EPS = np.finfo(np.float64).eps
+
+RTOL = {
+    # float64 data: the issue's requirement.  Every kernel here is backward
+    # stable, so its distance to the oracle is a few ulps per summed term
+    # (<= 300 terms) relative to the scale of those terms: ~1e-13 at worst.
+    np.float64: 1e-10,
+    # float32 data: the kernels widen each element to float64, which is exact,
+    # and compute in float64 from there.  Compared with the oracle run on
+    # X.astype(float64) the float64 tolerance therefore holds unchanged; a
+    # kernel that did any arithmetic in float32 would miss it by ~1e-7.
+    np.float32: 1e-10,
+}
+
+PROPERTY_SETTINGS = settings(max_examples=60, deadline=None)
+
+# Memory layouts the kernels must read in place.  The kernels pick their loop
+# order from X.strides, so both orders appear contiguous and non-contiguous.
+LAYOUTS = ("C", "F", "C-strided", "F-strided", "column-subset", "reversed")
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """BLAS on one thread throughout, as the estimator holds it while its own
+    threads run.  The oracle makes one small BLAS call per row; BLAS threads
+    competing for this machine's two cores with the kernels' OpenMP threads,
+    or with any other load, slow those calls down several times."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _arrange(values, layout, read_only):
+    """An array equal to `values` with the given memory layout.
+
+    Strided views are cut from a NaN-filled parent, so a kernel that reads a
+    gap between the elements it was given returns NaN and fails.
+    """
+    n, d = values.shape
+    if layout == "C":
+        X = np.array(values, order="C")
+    elif layout == "F":
+        X = np.array(values, order="F")
+    elif layout == "C-strided":
+        parent = np.full((2 * n, 3 * d), np.nan, dtype=values.dtype)
+        X = parent[::2, ::3]
+    elif layout == "F-strided":
+        parent = np.full((n + 2, 2 * d), np.nan, dtype=values.dtype, order="F")
+        X = parent[1:-1, ::2]
+    elif layout == "column-subset":
+        parent = np.full((n, d + 2), np.nan, dtype=values.dtype)
+        X = parent[:, 1:-1]
+    elif layout == "reversed":
+        parent = np.array(values[::-1, ::-1], order="C")
+        X = parent[::-1, ::-1]
+    else:
+        raise AssertionError(layout)
+    X[...] = values
+    X.setflags(write=not read_only)
+    return X
+
+
+def _read_only(*arrays):
+    """Mark arrays read-only, as a memory-mapped or frozen input would be."""
+    for array in arrays:
+        array.setflags(write=False)
+
+
+MAX_ELEMENTS = 256
+
+
+@st.composite
+def data_matrices(draw, max_rows=16, max_features=64, offsets=(0.0,)):
+    """X of shape (n, d) in float32 or float64, in any of `LAYOUTS`.
+
+    Elements lie in [-1e3, 1e3], plus one of `offsets`; an offset large
+    against that spread is what separates centred from uncentred sums of
+    squares.  Offset data are cast after the addition: the cast values are
+    the data.
+    """
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    d = draw(st.integers(1, max_features))
+    # at most MAX_ELEMENTS drawn one by one, within hypothesis's data budget
+    n = draw(st.integers(1, max(1, min(max_rows, MAX_ELEMENTS // d))))
+    elements = st.floats(-1e3, 1e3, width=32 if dtype is np.float32 else 64,
+                         allow_subnormal=False)
+    values = draw(hnp.arrays(dtype, (n, d), elements=elements, fill=st.nothing()))
+    offset = draw(st.sampled_from(offsets))
+    if offset:
+        values = (values + offset).astype(dtype)
+    layout = draw(st.sampled_from(LAYOUTS))
+    return _arrange(values, layout, read_only=draw(st.booleans()))
+
+
+def _vectors(d, low, high):
+    """float64 vectors of length d with every element drawn from [low, high]."""
+    return hnp.arrays(np.float64, d, elements=st.floats(low, high), fill=st.nothing())
+
+
+@st.composite
+def covariances(draw, d):
+    """A symmetric positive-definite d x d covariance, D (A A^T / d + I / 2) D.
+
+    With |A_ij| <= 1 the bracket has eigenvalues in [1/2, d + 1/2]
+    (condition <= 2d + 1); D scales features by 0.1 to 10, which Cholesky
+    factorisation is insensitive to.  So the problem is well conditioned and
+    the float64 tolerance is meaningful for it.
+    """
+    # A from a drawn seed: d^2 independently drawn floats would exceed
+    # hypothesis's data budget at d = 64 (its entries need no shrinking)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
+    scales = draw(_vectors(d, 0.1, 10.0), label="scales")
+    return _covariance(rng.uniform(-1.0, 1.0, size=(d, d)), scales)
+
+
+def _covariance(mixing, scales):
+    """D (A A^T / d + I / 2) D from A = `mixing` and D = diag(`scales`)."""
+    d = len(scales)
+    correlation = mixing @ mixing.T / d + 0.5 * np.eye(d)
+    covariance = scales[:, None] * correlation * scales[None, :]
+    return 0.5 * (covariance + covariance.T)  # exactly symmetric
+
+
+def _random_covariance(rng, d):
+    """Seeded counterpart of `covariances` for the fixed-input tests."""
+    return _covariance(rng.uniform(-1.0, 1.0, size=(d, d)), rng.uniform(0.1, 10.0, size=d))
+
+
+def _diagonal_log_density(X, mean, var, n_threads):
+    """Run the diagonal kernel as the estimator does; returns (out, log_norm)."""
+    inv_std = 1.0 / np.sqrt(var)
+    log_norm = -0.5 * (X.shape[1] * LOG_2PI + float(np.sum(np.log(var))))
+    out = np.full(X.shape[0], np.nan)  # NaN: a row the kernel skips fails
+    _kernels.diagonal_log_density(X, mean, inv_std, log_norm, out, n_threads)
+    return out, log_norm
+
+
+def _full_log_density(X, mean, covariance, n_threads):
+    """Run the full kernel as the estimator does, with the factor from
+    `cholesky_lower`; returns (out, log_norm)."""
+    d = X.shape[1]
+    factor, info = _kernels.cholesky_lower(np.ascontiguousarray(covariance))
+    assert info == 0
+    log_norm = -0.5 * (d * LOG_2PI + 2.0 * float(np.sum(np.log(np.diagonal(factor)))))
+    out = np.full(X.shape[0], np.nan)
+    # garbage in the workspace: the kernel must not rely on it being zeroed
+    workspace = np.full((n_threads, _kernels.full_block_rows(d) * d), np.nan)
+    _kernels.full_log_density(X, mean, factor, log_norm, out, workspace, n_threads)
+    return out, log_norm
+
+
+def _assert_log_density_close(actual, expected, log_norm, rtol):
+    """Row by row, |actual - expected| <= rtol * max(1, |log_norm| + |expected - log_norm|).
+
+    The scale is the magnitude of the two terms summed, |log_norm| plus half
+    the squared Mahalanobis distance: rounding errors grow with it even where
+    the two nearly cancel.  The floor of 1 covers log(2 pi var) being rounded
+    in absolute, not relative, terms when 2 pi var is near 1.
+    """
+    assert actual.shape == expected.shape and actual.dtype == np.float64
+    scale = np.maximum(1.0, np.abs(log_norm) + np.abs(expected - log_norm))
+    error = np.abs(actual - expected)
+    bad = np.flatnonzero(~(error <= rtol * scale))  # NaN counts as bad
+    assert bad.size == 0, (
+        f"{bad.size} rows differ, first {bad[:3]}: got {actual[bad[:3]]}, "
+        f"expected {expected[bad[:3]]}, relative error {(error / scale)[bad[:3]]}"
+    )
+
+
+def _assert_statistics_close(X64, mean, second_moment, expected_mean, expected_second,
+                             rtol):
+    """Compare a mean and a variance vector or covariance matrix with the oracle.
+
+    Mean: |error_a| <= rtol * max_i |x_ia|, the scale of the summed terms
+    (the mean itself may cancel to ~0).
+
+    Second moments: |error_ab| <= rtol * sum_i |d_ia d_ib| / n
+    + 16 (eps max_i |x_ia|)(eps max_i |x_ib|) + 4 n * 5e-324, with d the
+    deviations from the oracle's mean.  The first term is the magnitude of
+    the summed products (for a variance, the variance itself).  The second
+    is the oracle's own error: it squares deviations from a mean rounded by
+    up to one ulp, without correction, which biases a (nearly) constant
+    column by up to (2 eps |mean|)^2 (a margin of 4 here); that is below
+    1e-30 of the squared data scale, far below anything a wrong formula
+    produces.  The last covers products that fall below the normal range,
+    where rounding is absolute, in steps of the smallest subnormal.
+    """
+    n = X64.shape[0]
+    column_scale = np.max(np.abs(X64), axis=0)
+    mean_error = np.abs(mean - expected_mean)
+    assert np.all(mean_error <= rtol * column_scale), (mean, expected_mean)
+    deviation = np.abs(X64 - expected_mean)
+    magnitude = deviation.T @ deviation / n
+    floor = (16 * EPS**2 * np.outer(column_scale, column_scale)
+             + 4 * n * np.finfo(np.float64).smallest_subnormal)
+    if second_moment.ndim == 1:  # variances: the diagonal of the same bound
+        magnitude, floor = np.diagonal(magnitude), np.diagonal(floor)
+    bound = rtol * magnitude + floor
+    error = np.abs(second_moment - expected_second)
+    assert np.all(error <= bound), (
+        f"largest error / bound {np.max(error / bound)}: "
+        f"got {second_moment}, expected {expected_second}"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Log-densities
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data(), X=data_matrices(), n_threads=st.sampled_from([1, 2]))
+def test_diagonal_log_density_matches_oracle(data, X, n_threads):
+    """diagonal_log_density equals oracle.diagonal_log_density on the widened
+    data, for every layout and dtype, and leaves its inputs untouched."""
+    d = X.shape[1]
+    mean = data.draw(_vectors(d, -1e3, 1e3), label="mean")
+    var = data.draw(_vectors(d, 1e-3, 1e3), label="var")
+    X_before, mean_before = X.copy(), mean.copy()
+    if not X.flags.writeable:  # parameters read-only along with the data
+        _read_only(mean, var)
+
+    actual, log_norm = _diagonal_log_density(X, mean, var, n_threads)
+
+    expected = oracle.diagonal_log_density(X.astype(np.float64), mean, var)
+    _assert_log_density_close(actual, expected, log_norm, RTOL[X.dtype.type])
+    assert np.array_equal(X, X_before) and np.array_equal(mean, mean_before)
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data(), X=data_matrices(), n_threads=st.sampled_from([1, 2]))
+def test_full_log_density_matches_oracle(data, X, n_threads):
+    """full_log_density, over the factor from cholesky_lower, equals
+    oracle.full_log_density (linear solve and slogdet) on the widened data,
+    and leaves its inputs untouched."""
+    d = X.shape[1]
+    mean = data.draw(_vectors(d, -1e3, 1e3), label="mean")
+    covariance = data.draw(covariances(d), label="covariance")
+    X_before, mean_before, covariance_before = X.copy(), mean.copy(), covariance.copy()
+    if not X.flags.writeable:
+        _read_only(mean, covariance)
+
+    actual, log_norm = _full_log_density(X, mean, covariance, n_threads)
+
+    expected = oracle.full_log_density(X.astype(np.float64), mean, covariance)
+    _assert_log_density_close(actual, expected, log_norm, RTOL[X.dtype.type])
+    assert np.array_equal(X, X_before) and np.array_equal(mean, mean_before)
+    assert np.array_equal(covariance, covariance_before)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_samples, n_features", [(1, 1), (1, 300), (7, 1), (200, 300)])
+def test_log_densities_edge_shapes_match_oracle(dtype, n_samples, n_features):
+    """One row, one feature and 300 features (several blocks of the full
+    kernel, whose block is full_block_rows(300) = 54 rows) match the oracle."""
+    rng = np.random.default_rng(n_samples * 1000 + n_features)
+    mean = rng.uniform(-5, 5, size=n_features)
+    covariance = _random_covariance(rng, n_features)
+    values = rng.multivariate_normal(mean, covariance, size=n_samples)
+    X = np.asfortranarray(values.astype(dtype))
+    X64 = X.astype(np.float64)
+    var = np.diagonal(covariance).copy()
+
+    diagonal, log_norm = _diagonal_log_density(X, mean, var, n_threads=2)
+    _assert_log_density_close(diagonal, oracle.diagonal_log_density(X64, mean, var),
+                              log_norm, RTOL[dtype])
+    full, log_norm = _full_log_density(X, mean, covariance, n_threads=2)
+    _assert_log_density_close(full, oracle.full_log_density(X64, mean, covariance),
+                              log_norm, RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log_densities_over_many_blocks_match_scipy(dtype):
+    """Over 5000 rows (3 diagonal blocks of 2048, 7 full blocks of
+    full_block_rows(20) = 819, the last of each partial) on two threads, both
+    kernels equal SciPy's normal log-densities."""
+    rng = np.random.default_rng(11)
+    n_samples, n_features = 5000, 20
+    assert _kernels.full_block_rows(n_features) == 819
+    mean = rng.uniform(-10, 10, size=n_features)
+    covariance = _random_covariance(rng, n_features)
+    X = rng.multivariate_normal(mean, covariance, size=n_samples).astype(dtype)
+    X64 = X.astype(np.float64)
+    var = np.diagonal(covariance).copy()
+
+    diagonal, log_norm = _diagonal_log_density(X, mean, var, n_threads=2)
+    expected = stats.norm(mean, np.sqrt(var)).logpdf(X64).sum(axis=1)
+    _assert_log_density_close(diagonal, expected, log_norm, RTOL[dtype])
+
+    full, log_norm = _full_log_density(X, mean, covariance, n_threads=2)
+    expected = stats.multivariate_normal(mean, covariance).logpdf(X64)
+    _assert_log_density_close(full, expected, log_norm, RTOL[dtype])
+
+
+@pytest.mark.parametrize(
+    "n_samples, n_features",
+    [
+        (10_000, 8),    # 5 blocks of 2048 in both kernels, the last one partial
+        (8_192, 8),     # exactly 4 full blocks
+        (10_000, 7),    # full blocks of 2340 rows
+        (3_001, 300),   # 56 full blocks of 54 rows
+    ],
+)
+def test_thread_count_does_not_change_any_bit(n_samples, n_features):
+    """One and two threads give bitwise identical log-densities: each row is
+    computed by the same operations whichever thread owns its block."""
+    rng = np.random.default_rng(n_features)
+    mean = rng.normal(size=n_features)
+    covariance = _random_covariance(rng, n_features)
+    X = rng.normal(size=(n_samples, n_features)) * np.sqrt(np.diagonal(covariance)) + mean
+    var = np.diagonal(covariance).copy()
+    # BLAS on one thread (the fixture holds it there too), so that only the
+    # kernels' split of the blocks between their threads varies
+    with threadpool_limits(limits=1, user_api="blas"):
+        diagonal = [_diagonal_log_density(X, mean, var, n_threads)[0] for n_threads in (1, 2)]
+        full = [_full_log_density(X, mean, covariance, n_threads)[0] for n_threads in (1, 2)]
+    assert np.all(np.isfinite(diagonal[0])) and np.all(np.isfinite(full[0]))
+    assert np.array_equal(diagonal[0], diagonal[1])
+    assert np.array_equal(full[0], full[1])
+
+
+# ---------------------------------------------------------------------------
+# Fit statistics
+
+
+STATISTICS_OFFSETS = (0.0, 0.0, 1e6)
+
+
+@PROPERTY_SETTINGS
+@given(X=data_matrices(offsets=STATISTICS_OFFSETS))
+def test_diagonal_statistics_match_oracle(X):
+    """diagonal_statistics gives the oracle's mean and, divided by n, its
+    variance, on the widened data; X is left untouched."""
+    X_before = X.copy()
+    n, d = X.shape
+    mean, sum_squares = np.full(d, np.nan), np.full(d, np.nan)
+
+    _kernels.diagonal_statistics(X, mean, sum_squares)
+
+    X64 = X.astype(np.float64)
+    expected_mean, expected_var = oracle.mean_and_variance(X64)
+    _assert_statistics_close(X64, mean, sum_squares / n, expected_mean, expected_var,
+                             RTOL[X.dtype.type])
+    assert np.array_equal(X, X_before)
+
+
+@PROPERTY_SETTINGS
+@given(X=data_matrices(max_features=24, offsets=STATISTICS_OFFSETS))
+def test_full_statistics_match_oracle(X):
+    """full_statistics gives the oracle's mean and, divided by n, its
+    covariance; the scatter matrix is exactly symmetric; X is left untouched."""
+    X_before = X.copy()
+    n, d = X.shape
+    mean, scatter = np.full(d, np.nan), np.full((d, d), np.nan)
+
+    _kernels.full_statistics(X, mean, scatter)
+
+    X64 = X.astype(np.float64)
+    expected_mean, expected_covariance = oracle.covariance(X64)
+    _assert_statistics_close(X64, mean, scatter / n, expected_mean, expected_covariance,
+                             RTOL[X.dtype.type])
+    # cholesky_lower reads one triangle only; both must hold the same numbers
+    assert np.array_equal(scatter, scatter.T)
+    assert np.array_equal(X, X_before)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_statistics_with_300_features_match_oracle(dtype):
+    """At 300 features, over three blocks of the full kernel (54 rows each),
+    both statistics kernels match the oracle."""
+    rng = np.random.default_rng(300)
+    X = rng.normal(loc=rng.uniform(-3, 3, size=300), size=(120, 300)).astype(dtype)
+    X64 = X.astype(np.float64)
+    mean, sum_squares = np.empty(300), np.empty(300)
+    _kernels.diagonal_statistics(X, mean, sum_squares)
+    _assert_statistics_close(X64, mean, sum_squares / 120, *oracle.mean_and_variance(X64),
+                             RTOL[dtype])
+    scatter = np.empty((300, 300))
+    _kernels.full_statistics(X, mean, scatter)
+    _assert_statistics_close(X64, mean, scatter / 120, *oracle.covariance(X64), RTOL[dtype])
+
+
+def _offset_data(offset, dtype):
+    """12_000 rows of offset + correlated N(0, 1) noise in 3 features: three
+    blocks of the full statistics kernel (full_block_rows(3) = 5461 rows)."""
+    rng = np.random.default_rng(2)
+    mixing = np.array([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [-0.3, 0.2, 0.9]])
+    return (offset + rng.normal(size=(12_000, 3)) @ mixing.T).astype(dtype)
+
+
+def _assert_offset_statistics(X, expected_mean, expected_covariance, rtol):
+    """Both statistics kernels on X against the expected mean and covariance,
+    purely relatively: the variances to `rtol` of themselves, covariances to
+    `rtol` of sqrt(var_a var_b), the scale of their terms."""
+    n, d = X.shape
+    expected_var = np.diagonal(expected_covariance)
+    mean, sum_squares = np.empty(d), np.empty(d)
+    _kernels.diagonal_statistics(X, mean, sum_squares)
+    np.testing.assert_allclose(mean, expected_mean, rtol=rtol, atol=0)
+    np.testing.assert_allclose(sum_squares / n, expected_var, rtol=rtol, atol=0)
+
+    scatter = np.empty((d, d))
+    _kernels.full_statistics(X, mean, scatter)
+    np.testing.assert_allclose(mean, expected_mean, rtol=rtol, atol=0)
+    np.testing.assert_allclose(np.diagonal(scatter) / n, expected_var, rtol=rtol, atol=0)
+    scale = np.sqrt(np.outer(expected_var, expected_var))
+    assert np.all(np.abs(scatter / n - expected_covariance) <= rtol * scale)
+
+
+@pytest.mark.parametrize(
+    "dtype, offset",
+    [(np.float32, 1e6), (np.float64, 1e6), (np.float64, 1e9)],
+)
+def test_statistics_survive_a_large_offset(dtype, offset):
+    """With data offset + N(0, 1), the means, variances and covariances match
+    the oracle's (fsum) on the widened data to a relative 1e-10.
+
+    Squares summed before centring (sum x^2 - n mean^2) cancel offset^2
+    against itself and lose eps * offset^2 / var: 1e-4 relative at 1e6 and
+    all digits at 1e9, in float64.  The float32 data sit on a grid of 1/16
+    around 1e6 (the widened values are the data); accumulating them in
+    float32 would not even get the mean right.
+    """
+    X = _offset_data(offset, dtype)
+    X64 = X.astype(np.float64)
+    expected_mean, _ = oracle.mean_and_variance(X64)
+    _, expected_covariance = oracle.covariance(X64)
+    _assert_offset_statistics(X, expected_mean, expected_covariance, RTOL[dtype])
+
+
+def test_statistics_at_offset_1e12_match_exact_arithmetic():
+    """At an offset of 1e12 the variances still match exact rational
+    arithmetic to a relative 1e-10.
+
+    Here centring on a naively summed mean is not enough (that mean is off by
+    ~1e-2 and its square biases the variance); the kernels' correction term,
+    the deviations' own sum, removes the bias.  The oracle cannot referee
+    this case: it centres on a mean rounded to the nearest double (ulp 1.2e-4
+    at 1e12) without correction, which biases its variances by up to ~1e-8
+    relative, so the reference is computed with fractions.Fraction.
+    """
+    X = _offset_data(1e12, np.float64)
+    columns = [[Fraction(value) for value in column] for column in X.T.tolist()]
+    n = X.shape[0]
+    means = [sum(column) / n for column in columns]
+    deviations = [[value - mean for value in column] for column, mean in zip(columns, means)]
+    expected_covariance = np.array([
+        [float(sum(a * b for a, b in zip(deviations[i], deviations[j])) / n) for j in range(3)]
+        for i in range(3)
+    ])
+    expected_mean = np.array([float(mean) for mean in means])
+    _assert_offset_statistics(X, expected_mean, expected_covariance, RTOL[np.float64])
+
+
+# ---------------------------------------------------------------------------
+# Cholesky factor
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data(), d=st.integers(1, 64), read_only=st.booleans())
+def test_cholesky_lower_matches_numpy(data, d, read_only):
+    """cholesky_lower returns info 0 and NumPy's lower factor, with an exactly
+    zero upper triangle, as a C-contiguous float64 array; its input, which
+    may be read-only, is left untouched."""
+    covariance = data.draw(covariances(d), label="covariance")
+    covariance_before = covariance.copy()
+    if read_only:
+        _read_only(covariance)
+
+    factor, info = _kernels.cholesky_lower(covariance)
+
+    assert info == 0
+    assert factor.dtype == np.float64 and factor.flags.c_contiguous
+    assert np.all(np.triu(factor, 1) == 0)
+    # row i of L has norm sqrt(A_ii): the scale its rounding errors grow with
+    expected = np.linalg.cholesky(covariance)
+    row_scale = np.sqrt(np.diagonal(covariance))[:, None]
+    assert np.all(np.abs(factor - expected) <= RTOL[np.float64] * row_scale)
+    assert np.array_equal(covariance, covariance_before)
+
+
+@pytest.mark.parametrize(
+    "matrix, first_bad_minor",
+    [
+        ([[-1.0]], 1),
+        ([[1.0, 2.0], [2.0, 1.0]], 2),                     # positive diagonal, indefinite
+        (np.diag([2.0, 3.0, -1.0, 4.0]), 3),
+        (np.ones((3, 3)), 2),                               # PSD, singular: 1 - 1*1 == 0 exactly
+        (np.array([[4.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]), 2),  # 1 - (2/2)^2 == 0
+    ],
+)
+def test_cholesky_lower_reports_the_first_non_positive_minor(matrix, first_bad_minor):
+    """On a matrix that is not positive definite, info is the order of the
+    first leading minor that is not (LAPACK's potrf convention)."""
+    matrix = np.array(matrix, dtype=np.float64)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(matrix)
+    _, info = _kernels.cholesky_lower(matrix)
+    assert info == first_bad_minor
+
+
+# ---------------------------------------------------------------------------
+# Threshold scans
+
+# Few scores, so that draws tie often.  -0.0 and 0.0 are equal scores (one
+# candidate); -3.0 and the next double above it are two; -inf is a valid score.
+SCORE_VALUES = [-np.inf, -7.5, -3.0, np.nextafter(-3.0, 0.0), -0.0, 0.0, 2.0]
+
+
+@st.composite
+def labelled_scores(draw, max_size=60):
+    """(scores, labels): scores from SCORE_VALUES, 0/1 labels with at least one
+    anomaly (the public layer guarantees it; recall divides by their count)."""
+    n = draw(st.integers(1, max_size))
+    scores = draw(hnp.arrays(np.float64, n, elements=st.sampled_from(SCORE_VALUES)))
+    labels = draw(hnp.arrays(np.uint8, n, elements=st.integers(0, 1)))
+    labels[draw(st.integers(0, n - 1))] = 1
+    return scores, labels
+
+
+def _case(scores, labels):
+    return np.array(scores, dtype=np.float64), np.array(labels, dtype=np.uint8)
+
+
+@PROPERTY_SETTINGS
+@given(case=labelled_scores())
+# F1 of 2/3 at the first and the last candidate: the first must win
+@example(case=_case([-9.0, -8.0, -7.0, -6.0], [1, 0, 0, 1]))
+@example(case=_case([0.0], [1]))
+def test_f1_scan_matches_oracle(case):
+    """f1_scan gives the oracle's distinct scores, tp, fp and F1 exactly, the
+    same best candidate, and precision and recall from those counts."""
+    scores, labels = case
+    order = np.argsort(scores, kind="stable")
+    # writable here, so that the check below means something; read-only
+    # inputs are exercised by the grid_counts test
+    sorted_scores, sorted_labels = scores[order], labels[order]
+    scores_before, labels_before = sorted_scores.copy(), sorted_labels.copy()
+
+    group_end, tp, fp, precision, recall, f1, best = _kernels.f1_scan(sorted_scores,
+                                                                      sorted_labels)
+
+    distinct, expected_tp, expected_fp, expected_f1, expected_best = oracle.f1_scan(labels,
+                                                                                    scores)
+    assert group_end.dtype == tp.dtype == fp.dtype == np.int64
+    assert np.array_equal(sorted_scores[group_end - 1], distinct)
+    # candidate k flags exactly the points scoring <= its score
+    assert np.array_equal(group_end, expected_tp + expected_fp)
+    assert np.array_equal(tp, expected_tp) and np.array_equal(fp, expected_fp)
+    # both sides divide the same two integers once: correctly rounded, equal
+    assert np.array_equal(f1, expected_f1)
+    assert best == expected_best
+    assert np.array_equal(precision, expected_tp / (expected_tp + expected_fp))
+    assert np.array_equal(recall, expected_tp / int(labels.sum()))
+    assert np.array_equal(sorted_scores, scores_before)
+    assert np.array_equal(sorted_labels, labels_before)
+
+
+@PROPERTY_SETTINGS
+@given(
+    case=labelled_scores(),
+    thresholds=hnp.arrays(
+        np.float64, st.integers(0, 12),
+        elements=st.sampled_from(SCORE_VALUES + [-10.0, -5.0, 1.0, 3.0, np.inf]),
+    ),
+)
+def test_grid_counts_match_numpy(case, thresholds):
+    """grid_counts[k] counts the anomalous and normal points with value < t_k
+    (strictly: a value equal to a threshold is not counted), including for
+    thresholds below, between, equal to and above the values, and none."""
+    values, labels = case
+    order = np.argsort(values, kind="stable")
+    sorted_values, sorted_labels = values[order], labels[order]
+    ascending = np.sort(thresholds)
+    _read_only(sorted_values, sorted_labels, ascending)
+
+    tp, fp = _kernels.grid_counts(sorted_values, sorted_labels, ascending)
+
+    below = values[None, :] < ascending[:, None]
+    expected_tp = np.sum(below & (labels == 1), axis=1)
+    expected_fp = np.sum(below & (labels == 0), axis=1)
+    assert tp.dtype == fp.dtype == np.int64
+    assert np.array_equal(tp, expected_tp) and np.array_equal(fp, expected_fp)
+
+
+# ---------------------------------------------------------------------------
+# Through the public estimator
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_estimator_score_samples_match_oracle(covariance, dtype, n_jobs):
+    """GaussianAnomalyDetector fitted on float32 or float64 data scores new
+    (Fortran-ordered) data as the oracle does, with parameters estimated by
+    the oracle from the widened training data.  The two estimates differ by
+    rounding (~1e-15 relative), which moves each log-density by that much
+    of its terms' magnitude: well within the usual bound."""
+    rng = np.random.default_rng(5)
+    mixing = rng.normal(size=(6, 6)) * 0.4 + np.eye(6)
+    X_train = (rng.normal(size=(3000, 6)) @ mixing.T + 50.0).astype(dtype)
+    X_test = np.asfortranarray((rng.normal(size=(300, 6)) * 2 @ mixing.T + 50.0).astype(dtype))
+    detector = GaussianAnomalyDetector(covariance=covariance, n_jobs=n_jobs).fit(X_train)
+
+    actual = detector.score_samples(X_test)
+
+    train64, test64 = X_train.astype(np.float64), X_test.astype(np.float64)
+    if covariance == "diagonal":
+        mean, var = oracle.mean_and_variance(train64)
+        expected = oracle.diagonal_log_density(test64, mean, var)
+        log_det = float(np.sum(np.log(var)))
+    else:
+        mean, cov = oracle.covariance(train64)
+        expected = oracle.full_log_density(test64, mean, cov)
+        log_det = float(np.linalg.slogdet(cov)[1])
+    log_norm = -0.5 * (6 * LOG_2PI + log_det)
+    _assert_log_density_close(actual, expected, log_norm, RTOL[dtype])
