@@ -20,7 +20,12 @@ cdef enum:
     NON_UNIT = 78      # 'N'
 
 
-cdef void _trsm(char side, char uplo, char transa, char diag,
+cdef void _gemm(char transa, char transb, blas_int m, blas_int n, blas_int k,
+                floating alpha, const floating *a, blas_int lda,
+                const floating *b, blas_int ldb,
+                floating beta, floating *c, blas_int ldc) noexcept nogil
+
+cdef void _trmm(char side, char uplo, char transa, char diag,
                 blas_int m, blas_int n, floating alpha,
                 const floating *a, blas_int lda,
                 floating *b, blas_int ldb) noexcept nogil
@@ -30,3 +35,5 @@ cdef void _syrk(char uplo, char trans, blas_int n, blas_int k,
                 floating beta, floating *c, blas_int ldc) noexcept nogil
 
 cdef blas_int _potrf(char uplo, blas_int n, floating *a, blas_int lda) noexcept nogil
+
+cdef blas_int _trtri(char uplo, char diag, blas_int n, floating *a, blas_int lda) noexcept nogil

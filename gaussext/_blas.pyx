@@ -1,24 +1,36 @@
 """Fused BLAS / LAPACK wrappers, and Python-visible twins used only by tests."""
 
 from cython cimport floating
-from scipy.linalg.cython_blas cimport dsyrk, dtrsm, ssyrk, strsm
-from scipy.linalg.cython_lapack cimport dpotrf, spotrf
+from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm, sgemm, ssyrk, strmm
+from scipy.linalg.cython_lapack cimport dpotrf, dtrtri, spotrf, strtri
 
 from gaussext._typedefs cimport blas_int
 
 
-cdef void _trsm(char side, char uplo, char transa, char diag,
+cdef void _gemm(char transa, char transb, blas_int m, blas_int n, blas_int k,
+                floating alpha, const floating *a, blas_int lda,
+                const floating *b, blas_int ldb,
+                floating beta, floating *c, blas_int ldc) noexcept nogil:
+    """C := alpha * op(A) op(B) + beta * C;  op(A) m x k, op(B) k x n, C m x n,
+    column-major."""
+    if floating is float:
+        sgemm(&transa, &transb, &m, &n, &k, &alpha, <float *> a, &lda,
+              <float *> b, &ldb, &beta, c, &ldc)
+    else:
+        dgemm(&transa, &transb, &m, &n, &k, &alpha, <double *> a, &lda,
+              <double *> b, &ldb, &beta, c, &ldc)
+
+
+cdef void _trmm(char side, char uplo, char transa, char diag,
                 blas_int m, blas_int n, floating alpha,
                 const floating *a, blas_int lda,
                 floating *b, blas_int ldb) noexcept nogil:
-    """B := alpha * op(A)^-1 B  (side 'L')  or  alpha * B op(A)^-1  (side 'R');
-    A triangular m x m (or n x n), B m x n, column-major."""
+    """B := alpha * op(A) B  (side 'L')  or  alpha * B op(A)  (side 'R');
+    A triangular, B m x n, column-major."""
     if floating is float:
-        strsm(&side, &uplo, &transa, &diag, &m, &n, &alpha,
-              <float *> a, &lda, b, &ldb)
+        strmm(&side, &uplo, &transa, &diag, &m, &n, &alpha, <float *> a, &lda, b, &ldb)
     else:
-        dtrsm(&side, &uplo, &transa, &diag, &m, &n, &alpha,
-              <double *> a, &lda, b, &ldb)
+        dtrmm(&side, &uplo, &transa, &diag, &m, &n, &alpha, <double *> a, &lda, b, &ldb)
 
 
 cdef void _syrk(char uplo, char trans, blas_int n, blas_int k,
@@ -45,13 +57,31 @@ cdef blas_int _potrf(char uplo, blas_int n, floating *a, blas_int lda) noexcept 
     return info
 
 
+cdef blas_int _trtri(char uplo, char diag, blas_int n, floating *a, blas_int lda) noexcept nogil:
+    """Inverse of a triangular matrix in place, column-major.  Returns
+    LAPACK's info: 0 on success, k > 0 when A[k-1, k-1] is exactly zero."""
+    cdef blas_int info = 0
+    if floating is float:
+        strtri(&uplo, &diag, &n, a, &lda, &info)
+    else:
+        dtrtri(&uplo, &diag, &n, a, &lda, &info)
+    return info
+
+
 # ---------------------------------------------------------------------------
 # Python-visible twins, for tests only: they take Fortran-ordered (column-major)
 # arrays and do no validation beyond what the memoryview types enforce.
 
-def trsm_lower_left(const floating[::1, :] a, floating[::1, :] b):
-    """Solve L X = B in place of B, L lower-triangular (non-unit diagonal)."""
-    _trsm(LEFT, LOWER, NO_TRANSPOSE, NON_UNIT, <blas_int> b.shape[0], <blas_int> b.shape[1],
+def gemm(const floating[::1, :] a, const floating[::1, :] b, floating[::1, :] c):
+    """C := A B + C; A m x k, B k x n."""
+    _gemm(NO_TRANSPOSE, NO_TRANSPOSE, <blas_int> a.shape[0], <blas_int> b.shape[1],
+          <blas_int> a.shape[1], 1.0, &a[0, 0], <blas_int> a.shape[0],
+          &b[0, 0], <blas_int> b.shape[0], 1.0, &c[0, 0], <blas_int> c.shape[0])
+
+
+def trmm_lower_left(const floating[::1, :] a, floating[::1, :] b):
+    """B := L B in place of B, L the lower triangle of A (non-unit diagonal)."""
+    _trmm(LEFT, LOWER, NO_TRANSPOSE, NON_UNIT, <blas_int> b.shape[0], <blas_int> b.shape[1],
           1.0, &a[0, 0], <blas_int> a.shape[0], &b[0, 0], <blas_int> b.shape[0])
 
 
@@ -64,3 +94,8 @@ def syrk_lower(const floating[::1, :] a, floating[::1, :] c):
 def potrf_lower(floating[::1, :] a):
     """Factor A = L L^T in place (lower triangle); return LAPACK's info."""
     return _potrf(LOWER, <blas_int> a.shape[0], &a[0, 0], <blas_int> a.shape[0])
+
+
+def trtri_lower(floating[::1, :] a):
+    """Invert the lower triangle of A in place; return LAPACK's info."""
+    return _trtri(LOWER, NON_UNIT, <blas_int> a.shape[0], &a[0, 0], <blas_int> a.shape[0])

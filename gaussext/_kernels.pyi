@@ -14,26 +14,36 @@ def diagonal_log_density(
     out: npt.NDArray[np.float64],
     n_threads: int,
 ) -> None: ...
+def full_workspace_shape(n_threads: int, n_features: int) -> tuple[int, int]: ...
 def full_log_density(
     X: npt.NDArray[Float],
     mean: npt.NDArray[np.float64],
-    cholesky_factor: npt.NDArray[np.float64],
+    inverse_factor: npt.NDArray[np.float64],
     log_norm: float,
     out: npt.NDArray[np.float64],
     workspace: npt.NDArray[np.float64],
     n_threads: int,
 ) -> None: ...
+def statistics_chunk_rows(n_samples: int) -> int: ...
 def diagonal_statistics(
-    X: npt.NDArray[Float], mean: npt.NDArray[np.float64], sum_squares: npt.NDArray[np.float64]
+    X: npt.NDArray[Float],
+    mean: npt.NDArray[np.float64],
+    sum_squares: npt.NDArray[np.float64],
+    n_threads: int,
 ) -> None: ...
 def full_statistics(
-    X: npt.NDArray[Float], mean: npt.NDArray[np.float64], scatter: npt.NDArray[np.float64]
+    X: npt.NDArray[Float],
+    mean: npt.NDArray[np.float64],
+    scatter: npt.NDArray[np.float64],
+    n_threads: int,
 ) -> None: ...
-def cholesky_lower(matrix: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], int]: ...
+def cholesky_lower(
+    matrix: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], int]: ...
 def f1_scan(
-    sorted_scores: npt.NDArray[np.float64], sorted_labels: npt.NDArray[np.uint8]
+    sorted_normal: npt.NDArray[np.float64], sorted_anomalous: npt.NDArray[np.float64]
 ) -> tuple[
-    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
     npt.NDArray[np.int64],
     npt.NDArray[np.int64],
     npt.NDArray[np.float64],
@@ -41,8 +51,3 @@ def f1_scan(
     npt.NDArray[np.float64],
     int,
 ]: ...
-def grid_counts(
-    sorted_values: npt.NDArray[np.float64],
-    sorted_labels: npt.NDArray[np.uint8],
-    ascending_thresholds: npt.NDArray[np.float64],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...

@@ -11,20 +11,27 @@ float64 element by element, never as a whole array.
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport log
 
 import numpy as np
 
 from gaussext._blas cimport (
-    LEFT, LOWER, NO_TRANSPOSE, NON_UNIT, TRANSPOSE, UPPER, _potrf, _syrk, _trsm,
+    LEFT, LOWER, NO_TRANSPOSE, NON_UNIT, TRANSPOSE, UPPER, _gemm, _potrf, _syrk, _trmm, _trtri,
 )
 from gaussext._openmp cimport GAUSSEXT_OPENMP_ENABLED, omp_get_max_threads
-from gaussext._typedefs cimport blas_int, float64_t, int64_t, uint8_t
+from gaussext._typedefs cimport blas_int, float64_t, int64_t
 
-# Rows handled per task.  The full model keeps a float64 block of
-# rows x features per thread; ~128 KiB keeps it in a core's L2 cache.
-cdef Py_ssize_t BLOCK_ELEMENTS = 16384
+# Rows handled per task.  The full model keeps two float64 blocks of
+# rows x features per thread; 256 KiB each stays in a core's L2 cache.
+cdef Py_ssize_t BLOCK_ELEMENTS = 32768
 cdef Py_ssize_t DIAGONAL_BLOCK_ROWS = 2048
+# From this many features on, the triangular product (trmm, d^2/2 multiply-adds
+# per row) beats the general one (gemm, d^2), whose kernels are better tuned.
+cdef Py_ssize_t TRMM_MIN_FEATURES = 32
+# The fit statistics are merged over a partition of the rows that depends on n
+# only, never on the thread count, so the result is the same bit for bit
+# whatever n_jobs is.  At most MAX_CHUNKS partial results are kept.
+cdef Py_ssize_t MIN_CHUNK_ROWS = 65536
+cdef Py_ssize_t MAX_CHUNKS = 64
 
 
 def openmp_enabled():
@@ -37,9 +44,39 @@ def max_threads():
     return omp_get_max_threads()
 
 
-def full_block_rows(Py_ssize_t n_features):
-    """Rows per block in the full-covariance kernel, for `n_features`."""
+cdef inline Py_ssize_t _block_rows(Py_ssize_t n_features) noexcept nogil:
     return max(1, BLOCK_ELEMENTS // max(1, n_features))
+
+
+def full_block_rows(Py_ssize_t n_features):
+    """Rows per block in the full-covariance kernels, for `n_features`."""
+    return _block_rows(n_features)
+
+
+def full_workspace_shape(Py_ssize_t n_threads, Py_ssize_t n_features):
+    """Shape of the float64 `workspace` that full_log_density needs."""
+    return (n_threads, 2 * _block_rows(n_features) * n_features)
+
+
+cdef inline bint _rows_contiguous(const floating[:, :] X) noexcept nogil:
+    """True when each row's features are adjacent in memory (any row stride)."""
+    return X.shape[1] == 1 or X.strides[1] == sizeof(floating)
+
+
+cdef inline float64_t _sum_squares(const float64_t *z, Py_ssize_t n) noexcept nogil:
+    """sum_j z_j^2, over four independent partial sums so the additions overlap."""
+    cdef float64_t a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
+    cdef Py_ssize_t j = 0
+    while j + 4 <= n:
+        a0 += z[j] * z[j]
+        a1 += z[j + 1] * z[j + 1]
+        a2 += z[j + 2] * z[j + 2]
+        a3 += z[j + 3] * z[j + 3]
+        j += 4
+    while j < n:
+        a0 += z[j] * z[j]
+        j += 1
+    return (a0 + a1) + (a2 + a3)
 
 
 # ---------------------------------------------------------------------------
@@ -48,23 +85,47 @@ def full_block_rows(Py_ssize_t n_features):
 #   log p(x_i) = log_norm - 1/2 sum_j ((x_ij - mu_j) * inv_std_j)^2,
 #   log_norm   = -1/2 sum_j log(2 pi var_j).
 
+cdef inline float64_t _standardised_sum_squares(
+    const floating *row, const float64_t *mean, const float64_t *inv_std, Py_ssize_t n,
+) noexcept nogil:
+    """sum_j ((row_j - mean_j) inv_std_j)^2 over a contiguous row, four partial sums."""
+    cdef float64_t a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, z0, z1, z2, z3
+    cdef Py_ssize_t j = 0
+    while j + 4 <= n:
+        z0 = (<float64_t> row[j] - mean[j]) * inv_std[j]
+        z1 = (<float64_t> row[j + 1] - mean[j + 1]) * inv_std[j + 1]
+        z2 = (<float64_t> row[j + 2] - mean[j + 2]) * inv_std[j + 2]
+        z3 = (<float64_t> row[j + 3] - mean[j + 3]) * inv_std[j + 3]
+        a0 += z0 * z0
+        a1 += z1 * z1
+        a2 += z2 * z2
+        a3 += z3 * z3
+        j += 4
+    while j < n:
+        z0 = (<float64_t> row[j] - mean[j]) * inv_std[j]
+        a0 += z0 * z0
+        j += 1
+    return (a0 + a1) + (a2 + a3)
+
+
 cdef inline void _diagonal_block(
     const floating[:, :] X, const float64_t[::1] mean,
     const float64_t[::1] inv_std, float64_t log_norm,
     float64_t[::1] out, Py_ssize_t start, Py_ssize_t stop,
 ) noexcept nogil:
     cdef Py_ssize_t i, j, n_features = X.shape[1]
-    cdef float64_t z, acc
-    if X.strides[1] <= X.strides[0]:
-        # row-major: one row at a time, features contiguous
+    cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef const floating *row
+    cdef float64_t z
+    if _rows_contiguous(X):
+        row = &X[start, 0]
         for i in range(start, stop):
-            acc = 0.0
-            for j in range(n_features):
-                z = (<float64_t> X[i, j] - mean[j]) * inv_std[j]
-                acc += z * z
-            out[i] = log_norm - 0.5 * acc
+            out[i] = log_norm - 0.5 * _standardised_sum_squares(
+                row, &mean[0], &inv_std[0], n_features)
+            row += row_step
     else:
-        # column-major: walk each column over the block, accumulating in out
+        # column-major or strided: walk each column over the block,
+        # accumulating in out
         for i in range(start, stop):
             out[i] = 0.0
         for j in range(n_features):
@@ -96,149 +157,324 @@ def diagonal_log_density(
 #
 #   Sigma = L L^T,  z = L^-1 (x - mu),  log p(x) = log_norm - 1/2 |z|^2,
 #   log_norm = -1/2 (d log 2 pi + log det Sigma),  log det Sigma = 2 sum log L_jj.
+#
+# L^-1 is formed once at fit (LAPACK trtri), so scoring a block of residuals
+# is one matrix product: BLAS runs a product several times faster than the
+# triangular solve (trsm) on the thin blocks used here.
+
+cdef inline void _centre_block(
+    const floating[:, :] X, const float64_t *mean,
+    Py_ssize_t start, Py_ssize_t stop, float64_t *residual,
+) noexcept nogil:
+    """residual (row-major, rows start..stop) = X[rows] - mean, in float64."""
+    cdef Py_ssize_t i, j, n_features = X.shape[1]
+    cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef const floating *row
+    cdef float64_t *centred
+    if _rows_contiguous(X):
+        row = &X[start, 0]
+        for i in range(stop - start):
+            centred = residual + i * n_features
+            for j in range(n_features):
+                centred[j] = <float64_t> row[j] - mean[j]
+            row += row_step
+    else:
+        for j in range(n_features):
+            for i in range(stop - start):
+                residual[i * n_features + j] = <float64_t> X[start + i, j] - mean[j]
+
 
 cdef inline void _full_block(
     const floating[:, :] X, const float64_t[::1] mean,
-    const float64_t[:, ::1] cholesky_factor, float64_t log_norm,
+    const float64_t[:, ::1] inverse_factor, float64_t log_norm,
     float64_t[::1] out, Py_ssize_t start, Py_ssize_t stop,
-    float64_t *residual,
+    float64_t *residual, float64_t *whitened,
 ) noexcept nogil:
-    cdef Py_ssize_t i, j, n_features = X.shape[1], n_rows = stop - start
-    cdef float64_t *row
-    cdef float64_t acc
-    for i in range(n_rows):
-        row = residual + i * n_features
-        for j in range(n_features):
-            row[j] = <float64_t> X[start + i, j] - mean[j]
+    cdef Py_ssize_t i, n_features = X.shape[1], n_rows = stop - start
+    cdef blas_int d = <blas_int> n_features
+    cdef float64_t *z
+    _centre_block(X, &mean[0], start, stop, residual)
     # `residual` is n_rows x d row-major, i.e. d x n_rows column-major, one
-    # residual per column.  The row-major lower factor L reads column-major as
-    # U = L^T, so solving L Z = R is U^T Z = R: upper triangle, transposed.
-    _trsm(LEFT, UPPER, TRANSPOSE, NON_UNIT, <blas_int> n_features, <blas_int> n_rows, 1.0,
-          &cholesky_factor[0, 0], <blas_int> n_features,
-          residual, <blas_int> n_features)
+    # residual per column.  The row-major lower L^-1 reads column-major as its
+    # transpose, so op = 'T' applies L^-1 itself.
+    if n_features >= TRMM_MIN_FEATURES:
+        _trmm(LEFT, UPPER, TRANSPOSE, NON_UNIT, d, <blas_int> n_rows, 1.0,
+              &inverse_factor[0, 0], d, residual, d)
+        z = residual
+    else:
+        _gemm(TRANSPOSE, NO_TRANSPOSE, d, <blas_int> n_rows, d, 1.0,
+              &inverse_factor[0, 0], d, residual, d, 0.0, whitened, d)
+        z = whitened
     for i in range(n_rows):
-        row = residual + i * n_features
-        acc = 0.0
-        for j in range(n_features):
-            acc += row[j] * row[j]
-        out[start + i] = log_norm - 0.5 * acc
+        out[start + i] = log_norm - 0.5 * _sum_squares(z + i * n_features, n_features)
 
 
 def full_log_density(
     const floating[:, :] X, const float64_t[::1] mean,
-    const float64_t[:, ::1] cholesky_factor, float64_t log_norm,
+    const float64_t[:, ::1] inverse_factor, float64_t log_norm,
     float64_t[::1] out, float64_t[:, ::1] workspace, int n_threads,
 ):
     """Fill out[i] with the full-Gaussian log-density of row i of X.
 
-    `workspace` holds one block of residuals per thread:
-    shape (n_threads, full_block_rows(d) * d), float64.
+    `inverse_factor` is L^-1, row-major lower triangular (zeros above).
+    `workspace` holds two blocks per thread: shape
+    full_workspace_shape(n_threads, d), float64.
     """
     cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
-    cdef Py_ssize_t block_rows = full_block_rows(n_features)
+    cdef Py_ssize_t block_rows = _block_rows(n_features)
     cdef Py_ssize_t n_blocks = (n_samples + block_rows - 1) // block_rows
     cdef Py_ssize_t block, start, stop
+    cdef float64_t *buffers
     with nogil, parallel(num_threads=n_threads):
+        buffers = &workspace[threadid(), 0]
         for block in prange(n_blocks, schedule="static"):
             start = block * block_rows
             stop = min(start + block_rows, n_samples)
-            _full_block(X, mean, cholesky_factor, log_norm, out, start, stop,
-                        &workspace[threadid(), 0])
+            _full_block(X, mean, inverse_factor, log_norm, out, start, stop,
+                        buffers, buffers + block_rows * n_features)
 
 
 # ---------------------------------------------------------------------------
-# 3. Fit statistics: mean, then centred second moments, accumulated in float64.
+# 3. Fit statistics: count, mean and centred second moments, in float64.
 #
-# Two passes: the mean, then squares of deviations from it.  The deviations'
-# own sum (zero in exact arithmetic) corrects the second pass for the rounding
-# of the mean (the "corrected two-pass" algorithm of Chan, Golub and LeVeque).
+# Rows are taken in cache-sized blocks.  Each block's mean and centred moments
+# are computed in two passes over the block while it is in cache (so a large
+# offset never meets a sum of squares), then merged into a running total with
+# the pairwise update of Chan, Golub and LeVeque:
+#
+#   n = n_a + n_b,  delta = mean_b - mean_a,
+#   mean = mean_a + delta n_b / n,  M = M_a + M_b + delta delta^T n_a n_b / n.
+#
+# The rows are split into chunks that depend on n only; chunks run in
+# parallel and are merged in order, so the result does not depend on the
+# number of threads.
 
-cdef void _column_sums(const floating[:, :] X, float64_t[::1] sums) noexcept nogil:
-    cdef Py_ssize_t i, j
-    for j in range(X.shape[1]):
-        sums[j] = 0.0
-    if X.strides[1] <= X.strides[0]:
-        for i in range(X.shape[0]):
-            for j in range(X.shape[1]):
-                sums[j] += X[i, j]
+def statistics_chunk_rows(Py_ssize_t n_samples):
+    """Rows per parallel chunk of the fit statistics, for `n_samples`."""
+    return max(MIN_CHUNK_ROWS, (n_samples + MAX_CHUNKS - 1) // MAX_CHUNKS)
+
+
+cdef inline void _merge_mean(float64_t n_a, float64_t n_b, float64_t *mean_a,
+                             const float64_t *mean_b, float64_t *delta,
+                             Py_ssize_t n_features) noexcept nogil:
+    """mean_a := merged mean; delta := mean_b - (old) mean_a."""
+    cdef Py_ssize_t j
+    for j in range(n_features):
+        delta[j] = mean_b[j] - mean_a[j]
+        mean_a[j] += delta[j] * (n_b / (n_a + n_b))
+
+
+cdef void _block_mean(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
+                      float64_t *mean, float64_t *correction) noexcept nogil:
+    """Column means of rows start..stop, corrected by the mean of the
+    deviations from the first estimate: accurate to an ulp or so, and
+    exactly c for a column of constant c, so that its variance is exactly 0.
+    `correction` is d float64 of scratch."""
+    cdef Py_ssize_t i, j, n_features = X.shape[1]
+    cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef float64_t n_rows = stop - start
+    cdef const floating *row
+    for j in range(n_features):
+        mean[j] = 0.0
+        correction[j] = 0.0
+    if _rows_contiguous(X):
+        row = &X[start, 0]
+        for i in range(start, stop):
+            for j in range(n_features):
+                mean[j] += row[j]
+            row += row_step
+        for j in range(n_features):
+            mean[j] /= n_rows
+        row = &X[start, 0]
+        for i in range(start, stop):
+            for j in range(n_features):
+                correction[j] += row[j] - mean[j]
+            row += row_step
     else:
-        for j in range(X.shape[1]):
-            for i in range(X.shape[0]):
-                sums[j] += X[i, j]
+        for j in range(n_features):
+            for i in range(start, stop):
+                mean[j] += X[i, j]
+            mean[j] /= n_rows
+            for i in range(start, stop):
+                correction[j] += X[i, j] - mean[j]
+    for j in range(n_features):
+        mean[j] += correction[j] / n_rows
+
+
+cdef void _diagonal_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
+                          float64_t *mean, float64_t *sum_squares,
+                          float64_t *scratch) noexcept nogil:
+    """mean and sum of squared deviations of rows start..stop, block by block.
+
+    `scratch` holds 3 d float64: a block's mean, its moments, and delta.
+    (delta doubles as _block_mean's scratch.)
+    """
+    cdef Py_ssize_t i, j, n_features = X.shape[1], block_start, block_stop
+    cdef float64_t *block_mean = scratch
+    cdef float64_t *block_squares = scratch + n_features
+    cdef float64_t *delta = scratch + 2 * n_features
+    cdef float64_t n_a = 0.0, n_b, deviation
+    cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef const floating *row
+    for j in range(n_features):
+        mean[j] = 0.0
+        sum_squares[j] = 0.0
+    block_start = start
+    while block_start < stop:
+        block_stop = min(block_start + DIAGONAL_BLOCK_ROWS, stop)
+        n_b = block_stop - block_start
+        _block_mean(X, block_start, block_stop, block_mean, delta)
+        for j in range(n_features):
+            block_squares[j] = 0.0
+        if _rows_contiguous(X):
+            row = &X[block_start, 0]
+            for i in range(block_start, block_stop):
+                for j in range(n_features):
+                    deviation = <float64_t> row[j] - block_mean[j]
+                    block_squares[j] += deviation * deviation
+                row += row_step
+        else:
+            for j in range(n_features):
+                for i in range(block_start, block_stop):
+                    deviation = <float64_t> X[i, j] - block_mean[j]
+                    block_squares[j] += deviation * deviation
+        _merge_mean(n_a, n_b, mean, block_mean, delta, n_features)
+        for j in range(n_features):
+            sum_squares[j] += block_squares[j] + delta[j] * delta[j] * (n_a * n_b / (n_a + n_b))
+        n_a += n_b
+        block_start = block_stop
+
+
+cdef void _full_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
+                      float64_t *mean, float64_t *scatter,
+                      float64_t *scratch) noexcept nogil:
+    """mean and scatter (row-major, upper triangle) of rows start..stop.
+
+    `scratch` holds 2 d + full_block_rows(d) d float64: a block's mean, delta
+    (also _block_mean's scratch) and its centred rows.
+    """
+    cdef Py_ssize_t i, j, n_features = X.shape[1], block_start, block_stop
+    cdef Py_ssize_t block_rows = _block_rows(n_features)
+    cdef float64_t *block_mean = scratch
+    cdef float64_t *delta = scratch + n_features
+    cdef float64_t *residual = scratch + 2 * n_features
+    cdef float64_t n_a = 0.0, n_b, weight
+    cdef blas_int d = <blas_int> n_features
+    for j in range(n_features):
+        mean[j] = 0.0
+    for i in range(n_features * n_features):
+        scatter[i] = 0.0
+    block_start = start
+    while block_start < stop:
+        block_stop = min(block_start + block_rows, stop)
+        n_b = block_stop - block_start
+        _block_mean(X, block_start, block_stop, block_mean, delta)
+        _centre_block(X, block_mean, block_start, block_stop, residual)
+        # residual is d x n_b column-major; scatter += R R^T fills the
+        # column-major lower triangle, which is the row-major upper one.
+        _syrk(LOWER, NO_TRANSPOSE, d, <blas_int> n_b, 1.0, residual, d, 1.0, scatter, d)
+        _merge_mean(n_a, n_b, mean, block_mean, delta, n_features)
+        weight = n_a * n_b / (n_a + n_b)
+        for i in range(n_features):
+            for j in range(i, n_features):
+                scatter[i * n_features + j] += delta[i] * delta[j] * weight
+        n_a += n_b
+        block_start = block_stop
+
+
+cdef void _merge_chunks(const float64_t[:, ::1] chunk_mean,
+                        const float64_t[:, ::1] chunk_moments,
+                        const float64_t[::1] chunk_count,
+                        float64_t[::1] mean, float64_t[::1] moments,
+                        bint matrix) noexcept nogil:
+    """Merge per-chunk (count, mean, moments) in chunk order into (mean, moments).
+
+    moments are per-feature sums of squares (matrix False) or row-major
+    upper-triangular scatter matrices (matrix True).
+    """
+    cdef Py_ssize_t c, i, j, n_features = mean.shape[0], n_moments = moments.shape[0]
+    cdef float64_t n_a = 0.0, n_b, weight
+    cdef float64_t delta_i
+    for j in range(n_features):
+        mean[j] = 0.0
+    for j in range(n_moments):
+        moments[j] = 0.0
+    for c in range(chunk_mean.shape[0]):
+        n_b = chunk_count[c]
+        weight = n_a * n_b / (n_a + n_b)
+        for i in range(n_features):
+            delta_i = chunk_mean[c, i] - mean[i]
+            if matrix:
+                for j in range(i, n_features):
+                    moments[i * n_features + j] += (
+                        chunk_moments[c, i * n_features + j]
+                        + delta_i * (chunk_mean[c, j] - mean[j]) * weight)
+            else:
+                moments[i] += chunk_moments[c, i] + delta_i * delta_i * weight
+        for i in range(n_features):
+            mean[i] += (chunk_mean[c, i] - mean[i]) * (n_b / (n_a + n_b))
+        n_a += n_b
+
+
+cdef void _statistics(const floating[:, :] X, float64_t[::1] mean, float64_t[::1] moments,
+                      bint matrix, int n_threads):
+    cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
+    cdef Py_ssize_t chunk_rows = statistics_chunk_rows(n_samples)
+    cdef Py_ssize_t n_chunks = (n_samples + chunk_rows - 1) // chunk_rows
+    cdef Py_ssize_t n_moments = moments.shape[0], chunk, start, stop
+    cdef Py_ssize_t scratch_size = (2 * n_features + _block_rows(n_features) * n_features
+                                    if matrix else 3 * n_features)
+    cdef float64_t[:, ::1] chunk_mean = np.empty((n_chunks, n_features))
+    cdef float64_t[:, ::1] chunk_moments = np.empty((n_chunks, n_moments))
+    cdef float64_t[::1] chunk_count = np.empty(n_chunks)
+    cdef float64_t[:, ::1] scratch = np.empty((max(1, n_threads), scratch_size))
+    cdef float64_t *thread_scratch
+    n_threads = max(1, min(n_threads, n_chunks))
+    with nogil, parallel(num_threads=n_threads):
+        thread_scratch = &scratch[threadid(), 0]
+        for chunk in prange(n_chunks, schedule="static"):
+            start = chunk * chunk_rows
+            stop = min(start + chunk_rows, n_samples)
+            chunk_count[chunk] = stop - start
+            if matrix:
+                _full_chunk(X, start, stop, &chunk_mean[chunk, 0], &chunk_moments[chunk, 0],
+                            thread_scratch)
+            else:
+                _diagonal_chunk(X, start, stop, &chunk_mean[chunk, 0],
+                                &chunk_moments[chunk, 0], thread_scratch)
+    with nogil:
+        _merge_chunks(chunk_mean, chunk_moments, chunk_count, mean, moments, matrix)
 
 
 def diagonal_statistics(const floating[:, :] X, float64_t[::1] mean,
-                        float64_t[::1] sum_squares):
+                        float64_t[::1] sum_squares, int n_threads):
     """Fill mean[j] and sum_squares[j] = sum_i (x_ij - mean_j)^2."""
-    cdef Py_ssize_t i, j, n_samples = X.shape[0], n_features = X.shape[1]
-    cdef float64_t deviation
-    cdef float64_t[::1] deviation_sum = np.zeros(n_features)
-    with nogil:
-        _column_sums(X, mean)
-        for j in range(n_features):
-            mean[j] /= n_samples
-            sum_squares[j] = 0.0
-        if X.strides[1] <= X.strides[0]:
-            for i in range(n_samples):
-                for j in range(n_features):
-                    deviation = <float64_t> X[i, j] - mean[j]
-                    deviation_sum[j] += deviation
-                    sum_squares[j] += deviation * deviation
-        else:
-            for j in range(n_features):
-                for i in range(n_samples):
-                    deviation = <float64_t> X[i, j] - mean[j]
-                    deviation_sum[j] += deviation
-                    sum_squares[j] += deviation * deviation
-        for j in range(n_features):
-            sum_squares[j] -= deviation_sum[j] * deviation_sum[j] / n_samples
+    _statistics(X, mean, sum_squares, False, n_threads)
 
 
 def full_statistics(const floating[:, :] X, float64_t[::1] mean,
-                    float64_t[:, ::1] scatter):
+                    float64_t[:, ::1] scatter, int n_threads):
     """Fill mean[j] and the scatter matrix sum_i (x_i - mean)(x_i - mean)^T.
 
-    Residuals are gathered block by block into a float64 buffer and
-    accumulated with one symmetric rank-k update (syrk) per block.
+    Each block's centred rows are accumulated with one symmetric rank-k
+    update (syrk).
     """
-    cdef Py_ssize_t i, j, k, n_samples = X.shape[0], n_features = X.shape[1]
-    cdef Py_ssize_t block_rows = full_block_rows(n_features)
-    cdef Py_ssize_t block, start, n_rows
-    cdef float64_t[::1] residual = np.empty(block_rows * n_features)
-    cdef float64_t[::1] deviation_sum = np.zeros(n_features)
-    cdef float64_t *row
-    with nogil:
-        _column_sums(X, mean)
-        for j in range(n_features):
-            mean[j] /= n_samples
-        for i in range(n_features):
-            for j in range(n_features):
-                scatter[i, j] = 0.0
-        for block in range((n_samples + block_rows - 1) // block_rows):
-            start = block * block_rows
-            n_rows = min(block_rows, n_samples - start)
-            for i in range(n_rows):
-                row = &residual[i * n_features]
-                for j in range(n_features):
-                    row[j] = <float64_t> X[start + i, j] - mean[j]
-                    deviation_sum[j] += row[j]
-            # residual: d x n_rows column-major; scatter += R R^T, filling the
-            # column-major lower triangle (the row-major upper one).
-            _syrk(LOWER, NO_TRANSPOSE, <blas_int> n_features, <blas_int> n_rows, 1.0,
-                  &residual[0], <blas_int> n_features, 1.0,
-                  &scatter[0, 0], <blas_int> n_features)
-        for i in range(n_features):
-            for j in range(i, n_features):
-                scatter[i, j] -= deviation_sum[i] * deviation_sum[j] / n_samples
-                scatter[j, i] = scatter[i, j]
+    cdef Py_ssize_t i, j, n_features = X.shape[1]
+    cdef float64_t[::1] flat_scatter = np.asarray(scatter).reshape(-1)
+    _statistics(X, mean, flat_scatter, True, n_threads)
+    for i in range(n_features):
+        for j in range(i + 1, n_features):
+            scatter[j, i] = scatter[i, j]
 
 
 def cholesky_lower(const float64_t[:, ::1] matrix):
-    """Return (L, info): the row-major lower Cholesky factor of a symmetric
-    positive-definite matrix, and LAPACK potrf's info (0 on success, k > 0 when
-    the leading minor of order k is not positive definite)."""
+    """Return (L, L^-1, info): the row-major lower Cholesky factor of a symmetric
+    positive-definite matrix, its inverse (lower triangular), and LAPACK's info
+    (0 on success; k > 0 when the leading minor of order k is not positive
+    definite, and then neither matrix is meaningful)."""
     cdef Py_ssize_t i, j, n = matrix.shape[0]
     cdef float64_t[:, ::1] factor = np.array(matrix, dtype=np.float64, order="C")
+    cdef float64_t[:, ::1] inverse
     cdef blas_int info
     with nogil:
         # Row-major lower is column-major upper: factor A = U^T U with U = L^T.
@@ -246,42 +482,51 @@ def cholesky_lower(const float64_t[:, ::1] matrix):
         for i in range(n):
             for j in range(i + 1, n):
                 factor[i, j] = 0.0
-    return np.asarray(factor), int(info)
+    inverse = np.array(factor, order="C")
+    if info == 0:
+        with nogil:
+            # U^-1 in column-major is (L^-1)^T, i.e. L^-1 read row-major.
+            info = _trtri(UPPER, NON_UNIT, <blas_int> n, &inverse[0, 0], <blas_int> n)
+    return np.asarray(factor), np.asarray(inverse), int(info)
 
 
 # ---------------------------------------------------------------------------
-# 4. Threshold scans over scores sorted in ascending order.
+# 4. Threshold scan.
 
-def f1_scan(const float64_t[::1] sorted_scores, const uint8_t[::1] sorted_labels):
-    """One pass over sorted scores: counts and F1 at every distinct threshold.
+def f1_scan(const float64_t[::1] sorted_normal, const float64_t[::1] sorted_anomalous):
+    """One merge of the normal and the anomalous scores, each sorted ascending:
+    counts and F1 at every distinct threshold.
 
-    Candidate k flags every point whose score is <= the k-th distinct score.
-    Returns (group_end, true_positives, false_positives, precision, recall,
-    f1, best): group_end[k] is the index one past the last point of the k-th
-    distinct score; `best` is the first candidate of strictly maximal F1,
-    compared exactly in integers (F1 = 2 tp / (tp + fp + n_anomalies)).
+    Candidate k flags every point whose score is <= the k-th smallest distinct
+    score.  Returns (group_value, true_positives, false_positives, precision,
+    recall, f1, best): group_value[k] is that score; `best` is the first
+    candidate of strictly maximal F1, compared exactly in integers
+    (F1 = 2 tp / (tp + fp + n_anomalies)).
     """
-    cdef Py_ssize_t n = sorted_scores.shape[0]
-    cdef Py_ssize_t i, n_groups = 0, best = 0
-    cdef int64_t tp = 0, fp = 0, n_anomalies = 0
-    cdef int64_t best_num = -1, best_den = 1, num, den
-    cdef int64_t[::1] group_end = np.empty(n, dtype=np.int64)
+    cdef Py_ssize_t n_normal = sorted_normal.shape[0], n_anomalies = sorted_anomalous.shape[0]
+    cdef Py_ssize_t n = n_normal + n_anomalies
+    cdef Py_ssize_t i = 0, k = 0, n_groups = 0, best = 0
+    cdef int64_t tp = 0, fp = 0, best_num = -1, best_den = 1, num, den
+    cdef float64_t value
+    cdef float64_t[::1] group_value = np.empty(n)
     cdef int64_t[::1] true_positives = np.empty(n, dtype=np.int64)
     cdef int64_t[::1] false_positives = np.empty(n, dtype=np.int64)
     cdef float64_t[::1] precision = np.empty(n)
     cdef float64_t[::1] recall = np.empty(n)
     cdef float64_t[::1] f1 = np.empty(n)
     with nogil:
-        for i in range(n):
-            n_anomalies += sorted_labels[i]
-        for i in range(n):
-            if sorted_labels[i]:
-                tp += 1
+        while i < n_normal or k < n_anomalies:
+            if k < n_anomalies and (i == n_normal or sorted_anomalous[k] <= sorted_normal[i]):
+                value = sorted_anomalous[k]
             else:
+                value = sorted_normal[i]
+            while i < n_normal and sorted_normal[i] == value:
                 fp += 1
-            if i + 1 < n and sorted_scores[i + 1] == sorted_scores[i]:
-                continue
-            group_end[n_groups] = i + 1
+                i += 1
+            while k < n_anomalies and sorted_anomalous[k] == value:
+                tp += 1
+                k += 1
+            group_value[n_groups] = value
             true_positives[n_groups] = tp
             false_positives[n_groups] = fp
             precision[n_groups] = <float64_t> tp / (tp + fp)
@@ -295,28 +540,6 @@ def f1_scan(const float64_t[::1] sorted_scores, const uint8_t[::1] sorted_labels
                 best_den = den
                 best = n_groups
             n_groups += 1
-    return (np.asarray(group_end[:n_groups]), np.asarray(true_positives[:n_groups]),
+    return (np.asarray(group_value[:n_groups]), np.asarray(true_positives[:n_groups]),
             np.asarray(false_positives[:n_groups]), np.asarray(precision[:n_groups]),
             np.asarray(recall[:n_groups]), np.asarray(f1[:n_groups]), best)
-
-
-def grid_counts(const float64_t[::1] sorted_values, const uint8_t[::1] sorted_labels,
-                const float64_t[::1] ascending_thresholds):
-    """Counts of (anomalous, normal) points with value < t for each threshold t,
-    by one merge of two ascending sequences.  Returns (tp, fp), int64."""
-    cdef Py_ssize_t n = sorted_values.shape[0], n_thresholds = ascending_thresholds.shape[0]
-    cdef Py_ssize_t i = 0, k
-    cdef int64_t tp = 0, fp = 0
-    cdef int64_t[::1] true_positives = np.empty(n_thresholds, dtype=np.int64)
-    cdef int64_t[::1] false_positives = np.empty(n_thresholds, dtype=np.int64)
-    with nogil:
-        for k in range(n_thresholds):
-            while i < n and sorted_values[i] < ascending_thresholds[k]:
-                if sorted_labels[i]:
-                    tp += 1
-                else:
-                    fp += 1
-                i += 1
-            true_positives[k] = tp
-            false_positives[k] = fp
-    return np.asarray(true_positives), np.asarray(false_positives)

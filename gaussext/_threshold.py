@@ -148,14 +148,15 @@ def _result(method, n_anomalies, thresholds, tp, fp, precision, recall, f1, best
 
 
 def _exact_scan(labels, scores):
-    order = np.argsort(scores, kind="stable")
-    sorted_scores = scores[order]
-    group_end, tp, fp, precision, recall, f1, best = _kernels.f1_scan(
-        sorted_scores, labels[order]
+    # Two sorts of the disjoint normal and anomalous scores, merged in the
+    # kernel: a plain sort is several times faster than the argsort a
+    # single sort carrying the labels would need.
+    is_anomaly = labels.view(bool)
+    group_value, tp, fp, precision, recall, f1, best = _kernels.f1_scan(
+        np.sort(scores[~is_anomaly]), np.sort(scores[is_anomaly])
     )
     # Candidate k's threshold lies in (its score, next distinct score]:
     # the midpoint when one is representable, else the next score itself.
-    group_value = sorted_scores[group_end - 1]
     next_value = np.empty_like(group_value)
     next_value[:-1] = group_value[1:]
     next_value[-1] = np.nextafter(group_value[-1], np.inf)
@@ -167,13 +168,17 @@ def _exact_scan(labels, scores):
 
 def grid_search(labels, probabilities, steps):
     """The classic grid search over validated uint8 labels and densities."""
-    order = np.argsort(probabilities, kind="stable")
-    sorted_probabilities = probabilities[order]
-    low, high = sorted_probabilities[0], sorted_probabilities[-1]
+    is_anomaly = labels.view(bool)
+    sorted_anomalous = np.sort(probabilities[is_anomaly])
+    sorted_normal = np.sort(probabilities[~is_anomaly])
+    low = min(sorted_anomalous[0], sorted_normal[0])
+    high = max(sorted_anomalous[-1], sorted_normal[-1])
     step = (high - low) / steps
     # every density equal: the classic grid is empty
     epsilons = np.arange(low, high, step) if step > 0 else np.empty(0)
-    tp, fp = _kernels.grid_counts(sorted_probabilities, labels[order], epsilons)
+    # points flagged by epsilon: those with p < epsilon
+    tp = np.searchsorted(sorted_anomalous, epsilons, side="left")
+    fp = np.searchsorted(sorted_normal, epsilons, side="left")
     # the classic loop skips an epsilon that flags nothing ("tp + fn == 0"
     # cannot happen: both classes are present)
     keep = (tp + fp) > 0

@@ -14,6 +14,7 @@ __all__ = [
     "NotFittedError",
     "not_fitted_error",
     "check_array",
+    "check_finite",
     "check_labels",
     "check_log_density",
     "check_scalar",
@@ -96,7 +97,7 @@ def _to_numeric(X, name):
     return array.astype(np.float64)
 
 
-def check_array(X, *, name="X", min_samples=1):
+def check_array(X, *, name="X", min_samples=1, ensure_finite=True):
     """Validate a 2-D data matrix and return it as float32 or float64.
 
     float32 and float64 arrays are returned as they are (no copy, any memory
@@ -110,6 +111,11 @@ def check_array(X, *, name="X", min_samples=1):
         How the argument is called in error messages.
     min_samples : int
         Fewest rows accepted.
+    ensure_finite : bool
+        Check for NaN and infinity here.  Callers whose kernel output proves
+        finiteness anyway (a non-finite entry always yields a non-finite
+        result) pass False and call :func:`check_finite` only when the
+        output is not finite, saving a pass over X.
 
     Returns
     -------
@@ -147,19 +153,27 @@ def check_array(X, *, name="X", min_samples=1):
             f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of "
             "1 is required."
         )
+    if ensure_finite:
+        check_finite(array, name=name)
+    return array
+
+
+def check_finite(array, *, name="X"):
+    """Raise ValueError naming how many entries of `array` are NaN or
+    infinite and where the first is; return None when all are finite."""
     # Happy path without an n x d temporary: a finite sum proves every entry
     # finite.  Only when the sum is not finite (a NaN/inf, or an overflow of
     # large finite values) is the element-wise check paid for.
     with np.errstate(over="ignore", invalid="ignore"):
         total = array.sum(dtype=np.float64)
-    if not np.isfinite(total):
-        n_bad, n_nan, n_inf, (row, column) = _describe_first_nonfinite(array)
-        if n_bad:
-            raise ValueError(
-                f"Input {name} contains NaN or infinity: {n_bad} non-finite value(s) "
-                f"({n_nan} NaN, {n_inf} inf); the first at row {row}, column {column}"
-            )
-    return array
+    if np.isfinite(total):
+        return
+    n_bad, n_nan, n_inf, (row, column) = _describe_first_nonfinite(array)
+    if n_bad:
+        raise ValueError(
+            f"Input {name} contains NaN or infinity: {n_bad} non-finite value(s) "
+            f"({n_nan} NaN, {n_inf} inf); the first at row {row}, column {column}"
+        )
 
 
 def check_labels(y, n_samples, *, name="y"):

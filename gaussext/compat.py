@@ -53,7 +53,7 @@ class GaussianAnomalyDetection:
         X = check_array(data, name="data", min_samples=1)
         mu = np.empty(X.shape[1])
         sum_squares = np.empty(X.shape[1])
-        _kernels.diagonal_statistics(X, mu, sum_squares)
+        _kernels.diagonal_statistics(X, mu, sum_squares, 1)
         return mu, np.maximum(sum_squares, 0.0) / X.shape[0]
 
     def multivariate_gaussian(self, data):
