@@ -321,11 +321,14 @@ class GaussianAnomalyDetector:
 
     def _cholesky(self, covariance):
         factor, inverse_factor, info = _kernels.cholesky_lower(np.ascontiguousarray(covariance))
-        if info == 0:
-            return factor, inverse_factor
+        # Cholesky alone is not trusted: an exactly singular covariance can
+        # still factor because of rounding.  The numerical rank decides, with
+        # NumPy's matrix_rank tolerance.
         eigenvalues = np.linalg.eigvalsh(covariance)
         tolerance = eigenvalues.max() * covariance.shape[0] * np.finfo(np.float64).eps
         rank = int(np.sum(eigenvalues > tolerance))
+        if info == 0 and rank == covariance.shape[0]:
+            return factor, inverse_factor
         smallest = max(eigenvalues.min(), 0.0)
         condition = eigenvalues.max() / smallest if smallest > 0 else np.inf
         raise ValueError(

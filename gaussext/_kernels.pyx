@@ -163,10 +163,12 @@ def diagonal_log_density(
 # triangular solve (trsm) on the thin blocks used here.
 
 cdef inline void _centre_block(
-    const floating[:, :] X, const float64_t *mean,
+    const floating[:, :] X, const float64_t *shift, const float64_t *mean,
     Py_ssize_t start, Py_ssize_t stop, float64_t *residual,
 ) noexcept nogil:
-    """residual (row-major, rows start..stop) = X[rows] - mean, in float64."""
+    """residual (row-major, rows start..stop) = (X[rows] - shift) - mean, in
+    float64; a NULL shift is zero.  Subtracting a nearby shift first keeps
+    the difference exact when the data sit at a large offset."""
     cdef Py_ssize_t i, j, n_features = X.shape[1]
     cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
     cdef const floating *row
@@ -175,13 +177,18 @@ cdef inline void _centre_block(
         row = &X[start, 0]
         for i in range(stop - start):
             centred = residual + i * n_features
-            for j in range(n_features):
-                centred[j] = <float64_t> row[j] - mean[j]
+            if shift == NULL:
+                for j in range(n_features):
+                    centred[j] = <float64_t> row[j] - mean[j]
+            else:
+                for j in range(n_features):
+                    centred[j] = (<float64_t> row[j] - shift[j]) - mean[j]
             row += row_step
     else:
         for j in range(n_features):
             for i in range(stop - start):
-                residual[i * n_features + j] = <float64_t> X[start + i, j] - mean[j]
+                residual[i * n_features + j] = (
+                    <float64_t> X[start + i, j] - (0.0 if shift == NULL else shift[j])) - mean[j]
 
 
 cdef inline void _full_block(
@@ -193,7 +200,7 @@ cdef inline void _full_block(
     cdef Py_ssize_t i, n_features = X.shape[1], n_rows = stop - start
     cdef blas_int d = <blas_int> n_features
     cdef float64_t *z
-    _centre_block(X, &mean[0], start, stop, residual)
+    _centre_block(X, NULL, &mean[0], start, stop, residual)
     # `residual` is n_rows x d row-major, i.e. d x n_rows column-major, one
     # residual per column.  The row-major lower L^-1 reads column-major as its
     # transpose, so op = 'T' applies L^-1 itself.
@@ -245,9 +252,11 @@ def full_log_density(
 #   n = n_a + n_b,  delta = mean_b - mean_a,
 #   mean = mean_a + delta n_b / n,  M = M_a + M_b + delta delta^T n_a n_b / n.
 #
-# The rows are split into chunks that depend on n only; chunks run in
-# parallel and are merged in order, so the result does not depend on the
-# number of threads.
+# Means are kept relative to the first row (the shift): they are then small
+# numbers whatever the data's offset, so that delta, a difference of two
+# means, is not rounded to the offset's ulp.  The rows are split into chunks
+# that depend on n only; chunks run in parallel and are merged in order, so
+# the result does not depend on the number of threads.
 
 def statistics_chunk_rows(Py_ssize_t n_samples):
     """Rows per parallel chunk of the fit statistics, for `n_samples`."""
@@ -265,11 +274,15 @@ cdef inline void _merge_mean(float64_t n_a, float64_t n_b, float64_t *mean_a,
 
 
 cdef void _block_mean(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
-                      float64_t *mean, float64_t *correction) noexcept nogil:
-    """Column means of rows start..stop, corrected by the mean of the
-    deviations from the first estimate: accurate to an ulp or so, and
-    exactly c for a column of constant c, so that its variance is exactly 0.
-    `correction` is d float64 of scratch."""
+                      const float64_t *shift, float64_t *mean,
+                      float64_t *correction) noexcept nogil:
+    """mean := the column means of X[start:stop] - shift, corrected by the mean
+    of the deviations from a first estimate.  `correction` is d of scratch.
+
+    Accurate to an ulp or so, and exact for a constant column, whose variance
+    is then exactly 0.  Means relative to the shift (the first row) are small
+    numbers however large the data's offset, which keeps the merges exact.
+    """
     cdef Py_ssize_t i, j, n_features = X.shape[1]
     cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
     cdef float64_t n_rows = stop - start
@@ -281,33 +294,34 @@ cdef void _block_mean(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
         row = &X[start, 0]
         for i in range(start, stop):
             for j in range(n_features):
-                mean[j] += row[j]
+                mean[j] += row[j] - shift[j]
             row += row_step
         for j in range(n_features):
             mean[j] /= n_rows
         row = &X[start, 0]
         for i in range(start, stop):
             for j in range(n_features):
-                correction[j] += row[j] - mean[j]
+                correction[j] += (row[j] - shift[j]) - mean[j]
             row += row_step
     else:
         for j in range(n_features):
             for i in range(start, stop):
-                mean[j] += X[i, j]
+                mean[j] += X[i, j] - shift[j]
             mean[j] /= n_rows
             for i in range(start, stop):
-                correction[j] += X[i, j] - mean[j]
+                correction[j] += (X[i, j] - shift[j]) - mean[j]
     for j in range(n_features):
         mean[j] += correction[j] / n_rows
 
 
 cdef void _diagonal_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
-                          float64_t *mean, float64_t *sum_squares,
+                          const float64_t *shift, float64_t *mean, float64_t *sum_squares,
                           float64_t *scratch) noexcept nogil:
-    """mean and sum of squared deviations of rows start..stop, block by block.
+    """mean (relative to shift) and sum of squared deviations of rows
+    start..stop, block by block.
 
-    `scratch` holds 3 d float64: a block's mean, its moments, and delta.
-    (delta doubles as _block_mean's scratch.)
+    `scratch` holds 3 d float64: a block's mean, its moments, and delta (also
+    _block_mean's scratch).
     """
     cdef Py_ssize_t i, j, n_features = X.shape[1], block_start, block_stop
     cdef float64_t *block_mean = scratch
@@ -323,20 +337,20 @@ cdef void _diagonal_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t s
     while block_start < stop:
         block_stop = min(block_start + DIAGONAL_BLOCK_ROWS, stop)
         n_b = block_stop - block_start
-        _block_mean(X, block_start, block_stop, block_mean, delta)
+        _block_mean(X, block_start, block_stop, shift, block_mean, delta)
         for j in range(n_features):
             block_squares[j] = 0.0
         if _rows_contiguous(X):
             row = &X[block_start, 0]
             for i in range(block_start, block_stop):
                 for j in range(n_features):
-                    deviation = <float64_t> row[j] - block_mean[j]
+                    deviation = (<float64_t> row[j] - shift[j]) - block_mean[j]
                     block_squares[j] += deviation * deviation
                 row += row_step
         else:
             for j in range(n_features):
                 for i in range(block_start, block_stop):
-                    deviation = <float64_t> X[i, j] - block_mean[j]
+                    deviation = (<float64_t> X[i, j] - shift[j]) - block_mean[j]
                     block_squares[j] += deviation * deviation
         _merge_mean(n_a, n_b, mean, block_mean, delta, n_features)
         for j in range(n_features):
@@ -346,9 +360,10 @@ cdef void _diagonal_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t s
 
 
 cdef void _full_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
-                      float64_t *mean, float64_t *scatter,
+                      const float64_t *shift, float64_t *mean, float64_t *scatter,
                       float64_t *scratch) noexcept nogil:
-    """mean and scatter (row-major, upper triangle) of rows start..stop.
+    """mean (relative to shift) and scatter (row-major, upper triangle) of
+    rows start..stop.
 
     `scratch` holds 2 d + full_block_rows(d) d float64: a block's mean, delta
     (also _block_mean's scratch) and its centred rows.
@@ -368,8 +383,8 @@ cdef void _full_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
     while block_start < stop:
         block_stop = min(block_start + block_rows, stop)
         n_b = block_stop - block_start
-        _block_mean(X, block_start, block_stop, block_mean, delta)
-        _centre_block(X, block_mean, block_start, block_stop, residual)
+        _block_mean(X, block_start, block_stop, shift, block_mean, delta)
+        _centre_block(X, shift, block_mean, block_start, block_stop, residual)
         # residual is d x n_b column-major; scatter += R R^T fills the
         # column-major lower triangle, which is the row-major upper one.
         _syrk(LOWER, NO_TRANSPOSE, d, <blas_int> n_b, 1.0, residual, d, 1.0, scatter, d)
@@ -428,7 +443,11 @@ cdef void _statistics(const floating[:, :] X, float64_t[::1] mean, float64_t[::1
     cdef float64_t[:, ::1] chunk_moments = np.empty((n_chunks, n_moments))
     cdef float64_t[::1] chunk_count = np.empty(n_chunks)
     cdef float64_t[:, ::1] scratch = np.empty((max(1, n_threads), scratch_size))
+    cdef float64_t[::1] shift = np.empty(n_features)
     cdef float64_t *thread_scratch
+    cdef Py_ssize_t j
+    for j in range(n_features):
+        shift[j] = X[0, j]
     n_threads = max(1, min(n_threads, n_chunks))
     with nogil, parallel(num_threads=n_threads):
         thread_scratch = &scratch[threadid(), 0]
@@ -437,13 +456,15 @@ cdef void _statistics(const floating[:, :] X, float64_t[::1] mean, float64_t[::1
             stop = min(start + chunk_rows, n_samples)
             chunk_count[chunk] = stop - start
             if matrix:
-                _full_chunk(X, start, stop, &chunk_mean[chunk, 0], &chunk_moments[chunk, 0],
-                            thread_scratch)
+                _full_chunk(X, start, stop, &shift[0], &chunk_mean[chunk, 0],
+                            &chunk_moments[chunk, 0], thread_scratch)
             else:
-                _diagonal_chunk(X, start, stop, &chunk_mean[chunk, 0],
+                _diagonal_chunk(X, start, stop, &shift[0], &chunk_mean[chunk, 0],
                                 &chunk_moments[chunk, 0], thread_scratch)
     with nogil:
         _merge_chunks(chunk_mean, chunk_moments, chunk_count, mean, moments, matrix)
+        for j in range(n_features):
+            mean[j] += shift[j]
 
 
 def diagonal_statistics(const floating[:, :] X, float64_t[::1] mean,

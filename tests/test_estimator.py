@@ -171,3 +171,15 @@ def test_not_fitted_error_without_sklearn_semantics():
 def test_public_names():
     assert set(gaussext.__all__) == {"GaussianAnomalyDetector", "NotFittedError",
                                      "ThresholdResult", "select_threshold", "__version__"}
+
+
+@pytest.mark.parametrize("n_samples", [2, 3, 10, 1001])
+@pytest.mark.parametrize("contamination", [0.001, 0.01, 0.1, 0.25, 0.5])
+def test_contamination_epsilon_is_numpys_linear_quantile(n_samples, contamination):
+    """log_epsilon_ is the contamination-quantile of the training scores with
+    NumPy's default (linear) interpolation, which fit computes by a partial
+    sort rather than by np.quantile."""
+    X = np.random.default_rng(n_samples).normal(size=(n_samples, 3))
+    det = GaussianAnomalyDetector(contamination=contamination).fit(X)
+    expected = np.quantile(det.score_samples(X), contamination)
+    assert det.log_epsilon_ == pytest.approx(expected, rel=1e-15, abs=1e-15)

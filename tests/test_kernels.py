@@ -4,7 +4,7 @@ Every kernel is called directly, with the argument types the public layer
 builds for it (see ``GaussianAnomalyDetector.fit`` and ``_log_density``), and
 its output is compared with ``gaussext.oracle``: plain Python with
 ``math.fsum``, sharing no code with the kernels.  Where the oracle has no
-counterpart (the Cholesky factor, the grid counts, inputs too large for pure
+counterpart (the Cholesky factor and its inverse, inputs too large for pure
 Python) NumPy or SciPy is the reference instead.
 
 Property tests (hypothesis) cover one row, one feature, up to 64 features,
@@ -34,7 +34,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from scipy import stats
+from scipy import linalg, stats
 from threadpoolctl import threadpool_limits
 
 from gaussext import GaussianAnomalyDetector, _kernels, oracle
@@ -180,13 +180,13 @@ def _full_log_density(X, mean, covariance, n_threads):
     """Run the full kernel as the estimator does, with the factor from
     `cholesky_lower`; returns (out, log_norm)."""
     d = X.shape[1]
-    factor, info = _kernels.cholesky_lower(np.ascontiguousarray(covariance))
+    factor, inverse_factor, info = _kernels.cholesky_lower(np.ascontiguousarray(covariance))
     assert info == 0
     log_norm = -0.5 * (d * LOG_2PI + 2.0 * float(np.sum(np.log(np.diagonal(factor)))))
     out = np.full(X.shape[0], np.nan)
     # garbage in the workspace: the kernel must not rely on it being zeroed
-    workspace = np.full((n_threads, _kernels.full_block_rows(d) * d), np.nan)
-    _kernels.full_log_density(X, mean, factor, log_norm, out, workspace, n_threads)
+    workspace = np.full(_kernels.full_workspace_shape(n_threads, d), np.nan)
+    _kernels.full_log_density(X, mean, inverse_factor, log_norm, out, workspace, n_threads)
     return out, log_norm
 
 
@@ -311,12 +311,12 @@ def test_log_densities_edge_shapes_match_oracle(dtype, n_samples, n_features):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_log_densities_over_many_blocks_match_scipy(dtype):
-    """Over 5000 rows (3 diagonal blocks of 2048, 7 full blocks of
-    full_block_rows(20) = 819, the last of each partial) on two threads, both
+    """Over 5000 rows (3 diagonal blocks of 2048, 4 full blocks of
+    full_block_rows(20) = 1638, the last of each partial) on two threads, both
     kernels equal SciPy's normal log-densities."""
     rng = np.random.default_rng(11)
     n_samples, n_features = 5000, 20
-    assert _kernels.full_block_rows(n_features) == 819
+    assert _kernels.full_block_rows(n_features) == 1638
     mean = rng.uniform(-10, 10, size=n_features)
     covariance = _random_covariance(rng, n_features)
     X = rng.multivariate_normal(mean, covariance, size=n_samples).astype(dtype)
@@ -335,10 +335,10 @@ def test_log_densities_over_many_blocks_match_scipy(dtype):
 @pytest.mark.parametrize(
     "n_samples, n_features",
     [
-        (10_000, 8),    # 5 blocks of 2048 in both kernels, the last one partial
-        (8_192, 8),     # exactly 4 full blocks
-        (10_000, 7),    # full blocks of 2340 rows
-        (3_001, 300),   # 56 full blocks of 54 rows
+        (10_000, 8),    # 5 diagonal blocks of 2048 and 3 full blocks of 4096, partial last
+        (8_192, 8),     # exactly 4 diagonal and 2 full blocks
+        (10_000, 7),    # full blocks of 4681 rows
+        (3_001, 300),   # 28 full blocks of 109 rows (trmm rather than gemm)
     ],
 )
 def test_thread_count_does_not_change_any_bit(n_samples, n_features):
@@ -375,7 +375,7 @@ def test_diagonal_statistics_match_oracle(X):
     n, d = X.shape
     mean, sum_squares = np.full(d, np.nan), np.full(d, np.nan)
 
-    _kernels.diagonal_statistics(X, mean, sum_squares)
+    _kernels.diagonal_statistics(X, mean, sum_squares, 2)
 
     X64 = X.astype(np.float64)
     expected_mean, expected_var = oracle.mean_and_variance(X64)
@@ -393,7 +393,7 @@ def test_full_statistics_match_oracle(X):
     n, d = X.shape
     mean, scatter = np.full(d, np.nan), np.full((d, d), np.nan)
 
-    _kernels.full_statistics(X, mean, scatter)
+    _kernels.full_statistics(X, mean, scatter, 2)
 
     X64 = X.astype(np.float64)
     expected_mean, expected_covariance = oracle.covariance(X64)
@@ -406,23 +406,24 @@ def test_full_statistics_match_oracle(X):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_statistics_with_300_features_match_oracle(dtype):
-    """At 300 features, over three blocks of the full kernel (54 rows each),
+    """At 300 features, over two blocks of the full kernel (109 rows each),
     both statistics kernels match the oracle."""
     rng = np.random.default_rng(300)
     X = rng.normal(loc=rng.uniform(-3, 3, size=300), size=(120, 300)).astype(dtype)
     X64 = X.astype(np.float64)
     mean, sum_squares = np.empty(300), np.empty(300)
-    _kernels.diagonal_statistics(X, mean, sum_squares)
+    _kernels.diagonal_statistics(X, mean, sum_squares, 1)
     _assert_statistics_close(X64, mean, sum_squares / 120, *oracle.mean_and_variance(X64),
                              RTOL[dtype])
     scatter = np.empty((300, 300))
-    _kernels.full_statistics(X, mean, scatter)
+    _kernels.full_statistics(X, mean, scatter, 1)
     _assert_statistics_close(X64, mean, scatter / 120, *oracle.covariance(X64), RTOL[dtype])
 
 
 def _offset_data(offset, dtype):
-    """12_000 rows of offset + correlated N(0, 1) noise in 3 features: three
-    blocks of the full statistics kernel (full_block_rows(3) = 5461 rows)."""
+    """12_000 rows of offset + correlated N(0, 1) noise in 3 features: six
+    blocks of the diagonal statistics (2048 rows) and two of the full
+    statistics (full_block_rows(3) = 10922 rows), merged pairwise."""
     rng = np.random.default_rng(2)
     mixing = np.array([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [-0.3, 0.2, 0.9]])
     return (offset + rng.normal(size=(12_000, 3)) @ mixing.T).astype(dtype)
@@ -435,12 +436,12 @@ def _assert_offset_statistics(X, expected_mean, expected_covariance, rtol):
     n, d = X.shape
     expected_var = np.diagonal(expected_covariance)
     mean, sum_squares = np.empty(d), np.empty(d)
-    _kernels.diagonal_statistics(X, mean, sum_squares)
+    _kernels.diagonal_statistics(X, mean, sum_squares, 1)
     np.testing.assert_allclose(mean, expected_mean, rtol=rtol, atol=0)
     np.testing.assert_allclose(sum_squares / n, expected_var, rtol=rtol, atol=0)
 
     scatter = np.empty((d, d))
-    _kernels.full_statistics(X, mean, scatter)
+    _kernels.full_statistics(X, mean, scatter, 1)
     np.testing.assert_allclose(mean, expected_mean, rtol=rtol, atol=0)
     np.testing.assert_allclose(np.diagonal(scatter) / n, expected_var, rtol=rtol, atol=0)
     scale = np.sqrt(np.outer(expected_var, expected_var))
@@ -473,8 +474,8 @@ def test_statistics_at_offset_1e12_match_exact_arithmetic():
     arithmetic to a relative 1e-10.
 
     Here centring on a naively summed mean is not enough (that mean is off by
-    ~1e-2 and its square biases the variance); the kernels' correction term,
-    the deviations' own sum, removes the bias.  The oracle cannot referee
+    ~1e-2 and its square biases the variance); the kernels correct each
+    block's mean by the mean of its deviations from it, which removes the bias.  The oracle cannot referee
     this case: it centres on a mean rounded to the nearest double (ulp 1.2e-4
     at 1e12) without correction, which biases its variances by up to ~1e-8
     relative, so the reference is computed with fractions.Fraction.
@@ -492,6 +493,57 @@ def test_statistics_at_offset_1e12_match_exact_arithmetic():
     _assert_offset_statistics(X, expected_mean, expected_covariance, RTOL[np.float64])
 
 
+def test_statistics_over_many_chunks_do_not_depend_on_threads():
+    """Over 200_003 rows (four parallel chunks of statistics_chunk_rows, the
+    last partial) both statistics kernels give bitwise the same result on one
+    and on two threads (the chunks and their merge order depend on n only),
+    and it matches NumPy's two-pass float64 statistics."""
+    rng = np.random.default_rng(17)
+    n_samples, n_features = 200_003, 5
+    assert _kernels.statistics_chunk_rows(n_samples) == 65536
+    covariance = _random_covariance(rng, n_features)
+    X = rng.multivariate_normal(rng.uniform(-5, 5, n_features), covariance, size=n_samples)
+    centred = X - X.mean(axis=0)
+    expected_covariance = centred.T @ centred / n_samples
+    results = []
+    for n_threads in (1, 2):
+        mean, sum_squares = np.empty(n_features), np.empty(n_features)
+        scatter = np.empty((n_features, n_features))
+        _kernels.diagonal_statistics(X, mean, sum_squares, n_threads)
+        diagonal_mean = mean.copy()
+        _kernels.full_statistics(X, mean, scatter, n_threads)
+        results.append((diagonal_mean, sum_squares, mean, scatter))
+    for first, second in zip(*results):
+        assert np.array_equal(first, second)
+    diagonal_mean, sum_squares, mean, scatter = results[0]
+    scale = np.sqrt(np.outer(np.diagonal(expected_covariance), np.diagonal(expected_covariance)))
+    np.testing.assert_allclose(diagonal_mean, X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(sum_squares / n_samples, np.diagonal(expected_covariance),
+                               rtol=1e-12)
+    assert np.all(np.abs(scatter / n_samples - expected_covariance) <= 1e-12 * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("value", [0.1, -3.7e5, 1e12, 2.0 ** -1000])
+def test_constant_column_has_exactly_zero_variance(dtype, value):
+    """A constant column (over several blocks and chunks) gets exactly its
+    value as mean and exactly 0 as variance and covariances, so that the
+    estimator can name it as a zero-variance feature instead of dividing by
+    rounding noise."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(70_001, 3)).astype(dtype)
+    X[:, 1] = value
+    constant = float(dtype(value))
+    mean, sum_squares = np.empty(3), np.empty(3)
+    _kernels.diagonal_statistics(X, mean, sum_squares, 2)
+    assert mean[1] == constant and sum_squares[1] == 0.0
+    scatter = np.empty((3, 3))
+    _kernels.full_statistics(X, mean, scatter, 2)
+    assert mean[1] == constant
+    assert np.all(scatter[1] == 0.0) and np.all(scatter[:, 1] == 0.0)
+
+
 # ---------------------------------------------------------------------------
 # Cholesky factor
 
@@ -499,19 +551,26 @@ def test_statistics_at_offset_1e12_match_exact_arithmetic():
 @PROPERTY_SETTINGS
 @given(data=st.data(), d=st.integers(1, 64), read_only=st.booleans())
 def test_cholesky_lower_matches_numpy(data, d, read_only):
-    """cholesky_lower returns info 0 and NumPy's lower factor, with an exactly
-    zero upper triangle, as a C-contiguous float64 array; its input, which
-    may be read-only, is left untouched."""
+    """cholesky_lower returns info 0, NumPy's lower factor and the factor's
+    inverse, both with an exactly zero upper triangle, as C-contiguous
+    float64 arrays; its input, which may be read-only, is left untouched."""
     covariance = data.draw(covariances(d), label="covariance")
     covariance_before = covariance.copy()
     if read_only:
         _read_only(covariance)
 
-    factor, info = _kernels.cholesky_lower(covariance)
+    factor, inverse_factor, info = _kernels.cholesky_lower(covariance)
 
     assert info == 0
-    assert factor.dtype == np.float64 and factor.flags.c_contiguous
-    assert np.all(np.triu(factor, 1) == 0)
+    for triangular in (factor, inverse_factor):
+        assert triangular.dtype == np.float64 and triangular.flags.c_contiguous
+        assert np.all(np.triu(triangular, 1) == 0)
+    # L^-1 L = I up to rounding of order cond(L) eps (SciPy's solve as referee)
+    expected_inverse = linalg.solve_triangular(np.linalg.cholesky(covariance), np.eye(d),
+                                               lower=True)
+    condition = np.linalg.cond(np.linalg.cholesky(covariance))
+    scale = np.abs(expected_inverse).max()
+    assert np.all(np.abs(inverse_factor - expected_inverse) <= 1e3 * condition * EPS * scale)
     # row i of L has norm sqrt(A_ii): the scale its rounding errors grow with
     expected = np.linalg.cholesky(covariance)
     row_scale = np.sqrt(np.diagonal(covariance))[:, None]
@@ -535,7 +594,7 @@ def test_cholesky_lower_reports_the_first_non_positive_minor(matrix, first_bad_m
     matrix = np.array(matrix, dtype=np.float64)
     with pytest.raises(np.linalg.LinAlgError):
         np.linalg.cholesky(matrix)
-    _, info = _kernels.cholesky_lower(matrix)
+    _, _, info = _kernels.cholesky_lower(matrix)
     assert info == first_bad_minor
 
 
@@ -568,59 +627,32 @@ def _case(scores, labels):
 @example(case=_case([-9.0, -8.0, -7.0, -6.0], [1, 0, 0, 1]))
 @example(case=_case([0.0], [1]))
 def test_f1_scan_matches_oracle(case):
-    """f1_scan gives the oracle's distinct scores, tp, fp and F1 exactly, the
-    same best candidate, and precision and recall from those counts."""
+    """f1_scan, given the normal and the anomalous scores each sorted, gives
+    the oracle's distinct scores, tp, fp and F1 exactly, the same best
+    candidate, and precision and recall from those counts; its (read-only)
+    inputs are accepted and left untouched."""
     scores, labels = case
-    order = np.argsort(scores, kind="stable")
-    # writable here, so that the check below means something; read-only
-    # inputs are exercised by the grid_counts test
-    sorted_scores, sorted_labels = scores[order], labels[order]
-    scores_before, labels_before = sorted_scores.copy(), sorted_labels.copy()
+    sorted_normal = np.sort(scores[labels == 0])
+    sorted_anomalous = np.sort(scores[labels == 1])
+    _read_only(sorted_normal, sorted_anomalous)
+    normal_before, anomalous_before = sorted_normal.copy(), sorted_anomalous.copy()
 
-    group_end, tp, fp, precision, recall, f1, best = _kernels.f1_scan(sorted_scores,
-                                                                      sorted_labels)
+    group_value, tp, fp, precision, recall, f1, best = _kernels.f1_scan(sorted_normal,
+                                                                        sorted_anomalous)
 
     distinct, expected_tp, expected_fp, expected_f1, expected_best = oracle.f1_scan(labels,
                                                                                     scores)
-    assert group_end.dtype == tp.dtype == fp.dtype == np.int64
-    assert np.array_equal(sorted_scores[group_end - 1], distinct)
-    # candidate k flags exactly the points scoring <= its score
-    assert np.array_equal(group_end, expected_tp + expected_fp)
+    assert tp.dtype == fp.dtype == np.int64
+    # -0.0 and 0.0 are one score: compare values, not bit patterns
+    assert group_value.shape == distinct.shape and np.all(group_value == distinct)
     assert np.array_equal(tp, expected_tp) and np.array_equal(fp, expected_fp)
     # both sides divide the same two integers once: correctly rounded, equal
     assert np.array_equal(f1, expected_f1)
     assert best == expected_best
     assert np.array_equal(precision, expected_tp / (expected_tp + expected_fp))
     assert np.array_equal(recall, expected_tp / int(labels.sum()))
-    assert np.array_equal(sorted_scores, scores_before)
-    assert np.array_equal(sorted_labels, labels_before)
-
-
-@PROPERTY_SETTINGS
-@given(
-    case=labelled_scores(),
-    thresholds=hnp.arrays(
-        np.float64, st.integers(0, 12),
-        elements=st.sampled_from(SCORE_VALUES + [-10.0, -5.0, 1.0, 3.0, np.inf]),
-    ),
-)
-def test_grid_counts_match_numpy(case, thresholds):
-    """grid_counts[k] counts the anomalous and normal points with value < t_k
-    (strictly: a value equal to a threshold is not counted), including for
-    thresholds below, between, equal to and above the values, and none."""
-    values, labels = case
-    order = np.argsort(values, kind="stable")
-    sorted_values, sorted_labels = values[order], labels[order]
-    ascending = np.sort(thresholds)
-    _read_only(sorted_values, sorted_labels, ascending)
-
-    tp, fp = _kernels.grid_counts(sorted_values, sorted_labels, ascending)
-
-    below = values[None, :] < ascending[:, None]
-    expected_tp = np.sum(below & (labels == 1), axis=1)
-    expected_fp = np.sum(below & (labels == 0), axis=1)
-    assert tp.dtype == fp.dtype == np.int64
-    assert np.array_equal(tp, expected_tp) and np.array_equal(fp, expected_fp)
+    assert np.array_equal(sorted_normal, normal_before)
+    assert np.array_equal(sorted_anomalous, anomalous_before)
 
 
 # ---------------------------------------------------------------------------
