@@ -1,17 +1,18 @@
 """The BLAS / LAPACK wrappers of ``gaussext._blas`` against NumPy and SciPy.
 
-The kernels reach BLAS through fused-type wrappers (``_trsm``, ``_syrk``,
-``_potrf``) that pick the single- or double-precision routine and pass
-flags, sizes and leading dimensions through.  Their Python-visible twins
-(``trsm_lower_left``, ``syrk_lower``, ``potrf_lower``) take Fortran-ordered
-arrays; this module checks that each computes what its name says, in both
-precisions, for square and rectangular shapes.
+The kernels reach BLAS through fused-type wrappers (``_gemm``, ``_trmm``,
+``_syrk``, ``_potrf``, ``_trtri``) that pick the single- or double-precision
+routine and pass flags, sizes and leading dimensions through.  Their
+Python-visible twins (``gemm``, ``trmm_lower_left``, ``syrk_lower``,
+``potrf_lower``, ``trtri_lower``) take Fortran-ordered arrays; this module
+checks that each computes what its name says, in both precisions, for square
+and rectangular shapes.
 
 Tolerances
 ----------
 `TOLERANCE` holds one relative tolerance per dtype, used as a multiple of
-the problem's own scale: the condition number for solves and factors, the
-magnitude of the summed products for the rank-k update.  The matrices are
+the problem's own scale: the condition number for inverses and factors, the
+magnitude of the summed products for the products and the rank-k update.  The matrices are
 well conditioned (triangular factors with a dominant diagonal, covariances
 M M^T / m + I) so that the scaled bounds stay tight.  A wrong triangle,
 transposition or leading dimension errs by O(1) instead, and single
@@ -52,42 +53,93 @@ def _positive_definite(rng, m, dtype):
     return np.asfortranarray(0.5 * (matrix + matrix.T), dtype=dtype)
 
 
+def _assert_product_close(actual, expected, scale, dtype):
+    """|actual - expected| <= TOLERANCE * scale entry by entry, where `scale`
+    is the sum of the magnitudes of the products summed into each entry."""
+    assert actual.dtype == dtype
+    assert np.all(np.abs(actual - expected) <= TOLERANCE[dtype] * scale)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (5, 5, 5), (7, 3, 4), (3, 7, 2), (40, 65, 9)])
+def test_gemm_accumulates_the_product(dtype, m, k, n):
+    """gemm adds A B (A m x k, B k x n) to C, which is accumulated, not
+    overwritten, and leaves A and B alone."""
+    rng = np.random.default_rng(10_000 * m + 100 * k + n)
+    a = np.asfortranarray(rng.normal(size=(m, k)), dtype=dtype)
+    b = np.asfortranarray(rng.normal(size=(k, n)), dtype=dtype)
+    c = np.asfortranarray(rng.normal(size=(m, n)), dtype=dtype)
+    a_before, b_before, c_before = a.copy(), b.copy(), c.copy()
+
+    _blas.gemm(a, b, c)
+
+    a64, b64, c64 = (x.astype(np.float64) for x in (a_before, b_before, c_before))
+    _assert_product_close(c, a64 @ b64 + c64, np.abs(a64) @ np.abs(b64) + np.abs(c64), dtype)
+    assert np.array_equal(a, a_before) and np.array_equal(b, b_before)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, n", [(1, 1), (5, 5), (7, 3), (3, 7), (40, 65), (64, 1)])
-def test_trsm_lower_left_solves_the_triangular_system(dtype, m, n):
-    """trsm_lower_left overwrites B (m x n, square or not) with L^-1 B, as
-    scipy.linalg.solve_triangular computes it in float64, and leaves L alone."""
+def test_trmm_lower_left_multiplies_by_the_lower_triangle(dtype, m, n):
+    """trmm_lower_left overwrites B (m x n, square or not) with L B, L the
+    lower triangle of A, and leaves A alone."""
     rng = np.random.default_rng(100 * m + n)
     lower = _lower_triangular(rng, m, dtype)
-    rhs = np.asfortranarray(rng.normal(size=(m, n)), dtype=dtype)
-    lower_before, rhs_before = lower.copy(), rhs.copy()
+    b = np.asfortranarray(rng.normal(size=(m, n)), dtype=dtype)
+    lower_before, b_before = lower.copy(), b.copy()
 
-    _blas.trsm_lower_left(lower, rhs)
+    _blas.trmm_lower_left(lower, b)
 
-    # reference in float64 from the exact same (widened) inputs
-    lower64 = lower_before.astype(np.float64)
-    expected = solve_triangular(lower64, rhs_before.astype(np.float64), lower=True)
-    condition = np.linalg.cond(lower64)
-    # column by column: each right-hand side is an independent solve
-    error = np.linalg.norm(rhs - expected, axis=0)
-    assert np.all(error <= TOLERANCE[dtype] * condition * np.linalg.norm(expected, axis=0))
-    assert rhs.dtype == dtype
+    lower64, b64 = lower_before.astype(np.float64), b_before.astype(np.float64)
+    _assert_product_close(b, lower64 @ b64, np.abs(lower64) @ np.abs(b64), dtype)
     assert np.array_equal(lower, lower_before)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_trsm_lower_left_ignores_the_upper_triangle(dtype):
+def test_trmm_lower_left_ignores_the_upper_triangle(dtype):
     """Only the lower triangle of A is read: filling the strict upper triangle
     with NaN changes nothing."""
     rng = np.random.default_rng(1)
     lower = _lower_triangular(rng, 6, dtype)
-    rhs = np.asfortranarray(rng.normal(size=(6, 4)), dtype=dtype)
+    b = np.asfortranarray(rng.normal(size=(6, 4)), dtype=dtype)
     with_nan = lower.copy(order="F")
     with_nan[np.triu_indices(6, 1)] = np.nan
-    clean, dirty = rhs.copy(order="F"), rhs.copy(order="F")
-    _blas.trsm_lower_left(lower, clean)
-    _blas.trsm_lower_left(with_nan, dirty)
-    assert np.array_equal(clean, dirty)
+    clean, dirty = b.copy(order="F"), b.copy(order="F")
+    _blas.trmm_lower_left(lower, clean)
+    _blas.trmm_lower_left(with_nan, dirty)
+    assert np.all(np.isfinite(clean)) and np.array_equal(clean, dirty)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [1, 2, 5, 40, 64])
+def test_trtri_lower_inverts_the_lower_triangle(dtype, m):
+    """trtri_lower returns info 0 and leaves in the lower triangle of A the
+    inverse of its lower triangle (SciPy's triangular solve against I, in
+    float64, as referee); the strict upper triangle is left as it was."""
+    rng = np.random.default_rng(m)
+    lower = _lower_triangular(rng, m, dtype)
+    upper = np.triu_indices(m, 1)
+    lower[upper] = 7.0  # unrelated numbers, which must be neither read nor written
+    before = lower.copy()
+
+    info = _blas.trtri_lower(lower)
+
+    assert info == 0
+    lower64 = np.tril(before.astype(np.float64))
+    expected = solve_triangular(lower64, np.eye(m), lower=True)
+    condition = np.linalg.cond(lower64)
+    scale = np.abs(expected).max()
+    assert np.all(np.abs(np.tril(lower) - expected) <= TOLERANCE[dtype] * condition * scale)
+    assert np.array_equal(lower[upper], before[upper])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("zero_at", [0, 2, 4])
+def test_trtri_lower_reports_an_exactly_zero_diagonal(dtype, zero_at):
+    """A zero on the diagonal makes L singular: info is its 1-based index."""
+    lower = _lower_triangular(np.random.default_rng(zero_at), 5, dtype)
+    lower[zero_at, zero_at] = 0.0
+    assert _blas.trtri_lower(lower) == zero_at + 1
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -165,8 +217,12 @@ def test_twins_accept_fortran_order_only(dtype):
     square = np.asfortranarray(np.eye(3), dtype=dtype)
     c_ordered = np.ones((3, 2), dtype=dtype)
     with pytest.raises(ValueError, match="Fortran contiguous"):
-        _blas.trsm_lower_left(square, c_ordered)
+        _blas.trmm_lower_left(square, c_ordered)
+    with pytest.raises(ValueError, match="Fortran contiguous"):
+        _blas.gemm(square, c_ordered, np.asfortranarray(c_ordered))
     with pytest.raises(ValueError, match="Fortran contiguous"):
         _blas.syrk_lower(c_ordered, square)
     with pytest.raises(ValueError, match="Fortran contiguous"):
         _blas.potrf_lower(np.ascontiguousarray(2.0 * np.eye(3), dtype=dtype))
+    with pytest.raises(ValueError, match="Fortran contiguous"):
+        _blas.trtri_lower(np.ascontiguousarray(2.0 * np.eye(3), dtype=dtype))
