@@ -51,17 +51,20 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def peak_rss_increase(peer, n_samples, n_features):
+def peak_rss_increase(peer, n_samples, n_features, workdir):
+    """Run CHILD in a fresh interpreter.  Its working directory is `workdir`,
+    not the checkout, whose unbuilt source package `python -c` would import."""
     completed = subprocess.run(
         [sys.executable, "-c", CHILD, peer, str(n_samples), str(n_features)],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, cwd=workdir,
     )
+    assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout)
 
 
-def test_memory(measure, case, peer):
+def test_memory(measure, case, peer, tmp_path):
     n_samples, n_features, _ = case
-    figures = measure.pedantic(peak_rss_increase, args=(peer, n_samples, n_features),
+    figures = measure.pedantic(peak_rss_increase, args=(peer, n_samples, n_features, tmp_path),
                                rounds=1, iterations=1)
     measure.extra_info.update(figures)
     if peer.startswith("gaussext"):
