@@ -70,6 +70,9 @@ class BuildExtWithOpenMP(build_ext):
     """build_ext that adds OpenMP flags when the compiler supports them."""
 
     def build_extensions(self):
+        # Always compile: objects or a library left in build/ by a build with
+        # other switches would otherwise be reused, silently ignoring them.
+        self.force = True
         flags = _openmp_flags(self.compiler)
         if flags is None:
             print("gaussext: building WITHOUT OpenMP; kernels will run on one thread")
@@ -104,9 +107,11 @@ extensions = [
 ]
 
 setup(
+    # The generated C depends on the switches (DEBUG's checks): regenerate it.
     ext_modules=cythonize(
         extensions,
         compiler_directives=COMPILER_DIRECTIVES,
+        force=True,
     ),
     cmdclass={"build_ext": BuildExtWithOpenMP},
 )
