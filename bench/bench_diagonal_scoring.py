@@ -19,13 +19,6 @@ import numpy as np
 JOB = "diagonal scoring"
 PEERS = ["gaussext", "gaussext-1-thread", "python-loop", "numpy", "scipy-norm",
          "sklearn-gmm-diag", "floor-sum"]
-QUICK_CASES = [(2_000, 2, "float64"), (2_000, 8, "float32")]
-FULL_CASES = [
-    (n, d, dtype_name)
-    for n, d in [(10_000, 2), (10_000, 8), (10_000, 32), (1_000_000, 2), (1_000_000, 8),
-                 (200_000, 32), (1_000_000, 32), (50_000, 128)]
-    for dtype_name in ("float64", "float32")
-]
 PYTHON_LOOP_MAX_ROWS = 10_000
 
 

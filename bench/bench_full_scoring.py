@@ -17,13 +17,6 @@ import numpy as np
 JOB = "full scoring"
 PEERS = ["gaussext", "gaussext-1-thread", "scipy-mvn", "sklearn-gmm-full",
          "sklearn-mahalanobis", "floor-matmul"]
-QUICK_CASES = [(2_000, 2, "float64"), (2_000, 8, "float32")]
-FULL_CASES = [
-    (n, d, dtype_name)
-    for n, d in [(10_000, 2), (10_000, 8), (10_000, 32), (1_000_000, 2), (1_000_000, 8),
-                 (200_000, 32), (1_000_000, 32), (50_000, 128)]
-    for dtype_name in ("float64", "float32")
-]
 
 
 def make_scorer(peer, training, detector):

@@ -26,6 +26,17 @@ if MODE not in ("quick", "full"):
     raise pytest.UsageError(f"GAUSSEXT_BENCH must be 'quick' or 'full', got {MODE!r}")
 FULL = MODE == "full"
 
+# Shapes of the scoring and fit benchmarks, unless a module declares its own:
+# the issue's n = 10^4 and 10^6 with d = 2, 8, 32, plus the target shapes
+# (2 10^5, 32) and (5 10^4, 128), in float64 and float32.
+STANDARD_QUICK_CASES = [(2_000, 2, "float64"), (2_000, 8, "float32")]
+STANDARD_FULL_CASES = [
+    (n, d, dtype_name)
+    for n, d in [(10_000, 2), (10_000, 8), (10_000, 32), (1_000_000, 2), (1_000_000, 8),
+                 (200_000, 32), (1_000_000, 32), (50_000, 128)]
+    for dtype_name in ("float64", "float32")
+]
+
 # Rows used to fit the models whose scoring is measured: every scorer (ours
 # and the peers) is fitted on the same training rows, so outputs agree.
 TRAINING_ROWS = 20_000
@@ -57,15 +68,18 @@ def gaussian_data(n_samples, n_features, dtype_name, offset=0.0):
 def pytest_generate_tests(metafunc):
     """Parametrize each benchmark over (case, peer), cases outermost.
 
-    A benchmark module declares ``JOB`` (the group title), ``QUICK_CASES`` and
-    ``FULL_CASES`` (lists of (n, d, dtype name)), ``PEERS`` (names) and may
-    define ``runs(peer, case)`` to leave a peer out of cases it is too slow
-    for.  Cases outermost keep each group's arrays hot in the data cache.
+    A benchmark module declares ``JOB`` (the group title) and ``PEERS``
+    (names); it may declare ``QUICK_CASES`` and ``FULL_CASES`` (lists of
+    (n, d, dtype name); the standard shapes otherwise) and define
+    ``runs(peer, case)`` to leave a peer out of cases it is too slow for.  Cases outermost keep each group's arrays hot in the data cache.
     """
     if "case" not in metafunc.fixturenames:
         return
     module = metafunc.module
-    cases = module.FULL_CASES if FULL else module.QUICK_CASES
+    if FULL:
+        cases = getattr(module, "FULL_CASES", STANDARD_FULL_CASES)
+    else:
+        cases = getattr(module, "QUICK_CASES", STANDARD_QUICK_CASES)
     runs = getattr(module, "runs", lambda peer, case: True)
     params = [(case, peer) for case in cases for peer in module.PEERS if runs(peer, case)]
     ids = [f"n{n}-d{d}-{dtype_name}-{peer}" for (n, d, dtype_name), peer in params]
