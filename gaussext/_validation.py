@@ -1,8 +1,10 @@
 """Input validation shared by the public functions.
 
 Everything a kernel assumes is proven here: arrays are 2-D, non-empty,
-float32 or float64, finite; labels are 0/1 with both classes present.  Nothing
-here writes to the caller's array.
+float32 or float64; labels are 0/1 with both classes present.  Finiteness is
+proven here too, or (for the estimator's data, to save a pass over it) by the
+kernel's own output, with :func:`check_finite` naming the offending entry when
+that output is not finite.  Nothing here writes to the caller's array.
 """
 
 import numbers
