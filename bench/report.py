@@ -185,8 +185,8 @@ def render(path):
     if versions:
         lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".")
     lines += ["", "## Targets", ""] + target_table(medians, memory)
-    lines += ["", "## Memory", "", "Scoring one array in a fresh process; `ru_maxrss` before "
-              "and after the call."] + [""] + memory_table(memory)
+    lines += ["", "## Memory", "", "Scoring one array in a fresh process; its peak resident set "
+              "size (Linux `VmHWM`) before and after the call."] + [""] + memory_table(memory)
     lines += ["", "## All groups"] + group_tables(medians)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -1,0 +1,69 @@
+"""Where the time of one call goes: medians of its parts, for profiling.
+
+Usage::
+
+    python bench/components.py [--n 1000000] [--d 8]
+
+Times, on one (n, d) float64 array, the compiled kernels called directly and
+the public calls around them (validation, workspace, the BLAS thread limit,
+the contamination quantile), on one thread and on all of them.  This is the
+evidence behind the notes in bench/README.md on targets not met; it asserts
+nothing.
+"""
+
+import argparse
+import timeit
+
+import numpy as np
+
+from gaussext import GaussianAnomalyDetector, _kernels
+from gaussext._estimator import _quantile, _resolve_n_threads
+
+
+def median_ms(function, repeat=15):
+    return 1e3 * float(np.median(timeit.repeat(function, number=1, repeat=repeat)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--d", type=int, default=8)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(args.n, args.d))
+    out = np.empty(args.n)
+    rows = [("X.sum()", median_ms(lambda: X.sum())),
+            ("X.mean(0) + X.var(0)", median_ms(lambda: (X.mean(axis=0), X.var(axis=0)))),
+            ("np.cov(X.T)", median_ms(lambda: np.cov(X, rowvar=False)))]
+    for n_jobs in (1, None):
+        n_threads = _resolve_n_threads(n_jobs)
+        label = f"{n_threads} thread(s)"
+        diagonal = GaussianAnomalyDetector("diagonal", n_jobs=n_jobs).fit(X[:20_000])
+        full = GaussianAnomalyDetector("full", n_jobs=n_jobs).fit(X[:20_000])
+        workspace = np.empty(_kernels.full_workspace_shape(n_threads, args.d))
+        mean, sum_squares = np.empty(args.d), np.empty(args.d)
+        scatter = np.empty((args.d, args.d))
+        rows += [
+            (f"diagonal kernel, {label}", median_ms(lambda: _kernels.diagonal_log_density(
+                X, diagonal.mean_, diagonal._inv_std, diagonal._log_norm, out, n_threads))),
+            (f"diagonal score_samples, {label}", median_ms(lambda: diagonal.score_samples(X))),
+            (f"full kernel, {label}", median_ms(lambda: _kernels.full_log_density(
+                X, full.mean_, full._inverse_factor, full._log_norm, out, workspace,
+                n_threads))),
+            (f"full score_samples, {label}", median_ms(lambda: full.score_samples(X))),
+            (f"diagonal statistics kernel, {label}", median_ms(
+                lambda: _kernels.diagonal_statistics(X, mean, sum_squares, n_threads))),
+            (f"full statistics kernel, {label}", median_ms(
+                lambda: _kernels.full_statistics(X, mean, scatter, n_threads))),
+            (f"diagonal fit, {label}", median_ms(lambda: diagonal.fit(X), repeat=7)),
+            (f"full fit, {label}", median_ms(lambda: full.fit(X), repeat=7)),
+        ]
+    scores = diagonal.score_samples(X)
+    rows.append(("contamination quantile of n scores", median_ms(lambda: _quantile(scores, 0.1))))
+    print(f"n = {args.n:,}, d = {args.d}, float64; medians in ms")
+    for name, milliseconds in rows:
+        print(f"{milliseconds:10.2f}  {name}")
+
+
+if __name__ == "__main__":
+    main()
