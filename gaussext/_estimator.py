@@ -389,22 +389,24 @@ class GaussianAnomalyDetector:
     def _log_density(self, X):
         """log p(x) of shape-checked X; float64 of shape (n_samples,).
 
-        A NaN or inf in a row always makes that row's score non-finite, so a
-        finite sum of the scores proves X finite without a pass of its own;
-        only otherwise is X searched, to name the offending entry or to
-        confirm that a -inf score is a genuine density underflow.
+        A NaN or inf in a row always makes that row's score non-finite, so
+        the kernels' count of non-finite scores (taken while they are in
+        cache) proves X finite without a pass of its own; only otherwise is X
+        searched, to name the offending entry or to confirm that a -inf score
+        is a genuine density underflow.
         """
         n_threads = _resolve_n_threads(self.n_jobs)
         log_density = np.empty(X.shape[0])
         if not hasattr(self, "cholesky_factor_"):  # the model fitted, not the parameter
-            _kernels.diagonal_log_density(X, self.mean_, self._inv_std, self._log_norm,
-                                          log_density, n_threads)
+            n_nonfinite = _kernels.diagonal_log_density(
+                X, self.mean_, self._inv_std, self._log_norm, log_density, n_threads)
         else:
             workspace = np.empty(_kernels.full_workspace_shape(n_threads, X.shape[1]))
             with _single_threaded_blas(n_threads > 1):
-                _kernels.full_log_density(X, self.mean_, self._inverse_factor,
-                                          self._log_norm, log_density, workspace, n_threads)
-        if not np.isfinite(log_density.sum()):
+                n_nonfinite = _kernels.full_log_density(
+                    X, self.mean_, self._inverse_factor, self._log_norm, log_density,
+                    workspace, n_threads)
+        if n_nonfinite:
             check_finite(X)
         return log_density
 

@@ -11,6 +11,7 @@ float64 element by element, never as a whole array.
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport isfinite
 
 import numpy as np
 
@@ -79,6 +80,14 @@ cdef inline float64_t _sum_squares(const float64_t *z, Py_ssize_t n) noexcept no
     return (a0 + a1) + (a2 + a3)
 
 
+cdef inline Py_ssize_t _count_nonfinite(const float64_t *values, Py_ssize_t n) noexcept nogil:
+    """How many of values[0:n] are NaN or infinite (read while still in cache)."""
+    cdef Py_ssize_t i, count = 0
+    for i in range(n):
+        count += not isfinite(values[i])
+    return count
+
+
 # ---------------------------------------------------------------------------
 # 1. Diagonal log-density
 #
@@ -141,15 +150,21 @@ def diagonal_log_density(
     const float64_t[::1] inv_std, float64_t log_norm,
     float64_t[::1] out, int n_threads,
 ):
-    """Fill out[i] with the diagonal-Gaussian log-density of row i of X."""
+    """Fill out[i] with the diagonal-Gaussian log-density of row i of X.
+
+    Returns how many of the results are not finite: a NaN or inf in a row of
+    X always makes its result non-finite, so 0 proves X finite.
+    """
     cdef Py_ssize_t n_samples = X.shape[0]
     cdef Py_ssize_t n_blocks = (n_samples + DIAGONAL_BLOCK_ROWS - 1) // DIAGONAL_BLOCK_ROWS
-    cdef Py_ssize_t block, start, stop
+    cdef Py_ssize_t block, start, stop, n_nonfinite = 0
     with nogil:
         for block in prange(n_blocks, schedule="static", num_threads=n_threads):
             start = block * DIAGONAL_BLOCK_ROWS
             stop = min(start + DIAGONAL_BLOCK_ROWS, n_samples)
             _diagonal_block(X, mean, inv_std, log_norm, out, start, stop)
+            n_nonfinite += _count_nonfinite(&out[start], stop - start)
+    return n_nonfinite
 
 
 # ---------------------------------------------------------------------------
@@ -225,12 +240,13 @@ def full_log_density(
 
     `inverse_factor` is L^-1, row-major lower triangular (zeros above).
     `workspace` holds two blocks per thread: shape
-    full_workspace_shape(n_threads, d), float64.
+    full_workspace_shape(n_threads, d), float64.  Returns how many of the
+    results are not finite, as diagonal_log_density does.
     """
     cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
     cdef Py_ssize_t block_rows = _block_rows(n_features)
     cdef Py_ssize_t n_blocks = (n_samples + block_rows - 1) // block_rows
-    cdef Py_ssize_t block, start, stop
+    cdef Py_ssize_t block, start, stop, n_nonfinite = 0
     cdef float64_t *buffers
     with nogil, parallel(num_threads=n_threads):
         buffers = &workspace[threadid(), 0]
@@ -239,6 +255,8 @@ def full_log_density(
             stop = min(start + block_rows, n_samples)
             _full_block(X, mean, inverse_factor, log_norm, out, start, stop,
                         buffers, buffers + block_rows * n_features)
+            n_nonfinite += _count_nonfinite(&out[start], stop - start)
+    return n_nonfinite
 
 
 # ---------------------------------------------------------------------------
