@@ -25,6 +25,9 @@ from gaussext._typedefs cimport blas_int, float64_t, int64_t
 # rows x features per thread; 256 KiB each stays in a core's L2 cache.
 cdef Py_ssize_t BLOCK_ELEMENTS = 32768
 cdef Py_ssize_t DIAGONAL_BLOCK_ROWS = 2048
+# Below this many features a row's reduction costs more than its arithmetic,
+# and sweeping the block column by column is faster even on row-major data.
+cdef Py_ssize_t ROW_SWEEP_MIN_FEATURES = 8
 # From this many features on, the triangular product (trmm, d^2/2 multiply-adds
 # per row) beats the general one (gemm, d^2), whose kernels are better tuned.
 cdef Py_ssize_t TRMM_MIN_FEATURES = 32
@@ -126,15 +129,15 @@ cdef inline void _diagonal_block(
     cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
     cdef const floating *row
     cdef float64_t z
-    if _rows_contiguous(X):
+    if _rows_contiguous(X) and n_features >= ROW_SWEEP_MIN_FEATURES:
         row = &X[start, 0]
         for i in range(start, stop):
             out[i] = log_norm - 0.5 * _standardised_sum_squares(
                 row, &mean[0], &inv_std[0], n_features)
             row += row_step
     else:
-        # column-major or strided: walk each column over the block,
-        # accumulating in out
+        # column-major, strided, or rows too short to amortise the per-row
+        # reduction: walk each column over the block, accumulating in out
         for i in range(start, stop):
             out[i] = 0.0
         for j in range(n_features):
