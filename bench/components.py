@@ -2,9 +2,9 @@
 
 Usage::
 
-    python bench/components.py [--n 1000000] [--d 8]
+    python bench/components.py [--n 1000000] [--d 8] [--dtype float64]
 
-Times, on one (n, d) float64 array, the compiled kernels called directly and
+Times, on one (n, d) array, the compiled kernels called directly and
 the public calls around them (validation, workspace, the BLAS thread limit,
 the contamination quantile), on one thread and on all of them.  This is the
 evidence behind the notes in bench/README.md on targets not met; it asserts
@@ -28,9 +28,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--d", type=int, default=8)
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(args.n, args.d))
+    X = rng.normal(size=(args.n, args.d)).astype(args.dtype)
     out = np.empty(args.n)
     rows = [("X.sum()", median_ms(lambda: X.sum())),
             ("X.mean(0) + X.var(0)", median_ms(lambda: (X.mean(axis=0), X.var(axis=0)))),
@@ -60,7 +61,7 @@ def main(argv=None):
         ]
     scores = diagonal.score_samples(X)
     rows.append(("contamination quantile of n scores", median_ms(lambda: _quantile(scores, 0.1))))
-    print(f"n = {args.n:,}, d = {args.d}, float64; medians in ms")
+    print(f"n = {args.n:,}, d = {args.d}, {args.dtype}; medians in ms")
     for name, milliseconds in rows:
         print(f"{milliseconds:10.2f}  {name}")
 
