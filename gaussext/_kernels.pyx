@@ -1,9 +1,11 @@
 """Typed kernels of gaussext.
 
 Every function here trusts its caller: shapes agree, arrays are non-empty,
-values are finite, variances are positive, output arrays are allocated and
-C-contiguous.  The public Python layer (`gaussext._estimator`,
-`gaussext._threshold`) proves all of that before calling in.  Inputs are
+variances are positive, output arrays are allocated and C-contiguous.  The
+public Python layer (`gaussext._estimator`, `gaussext._threshold`) proves all
+of that before calling in.  Data values are never used as indices or sizes, so
+a NaN or inf in X can only make results non-finite: the scoring kernels count
+those, and the caller then locates the offending entry.  Inputs are
 `const` memoryviews so read-only and memory-mapped arrays are accepted; any
 memory layout is read in place (no copy of X), and float32 input is widened to
 float64 element by element, never as a whole array.
