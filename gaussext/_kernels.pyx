@@ -99,27 +99,21 @@ cdef inline Py_ssize_t _count_nonfinite(const float64_t *values, Py_ssize_t n) n
 #   log p(x_i) = log_norm - 1/2 sum_j ((x_ij - mu_j) * inv_std_j)^2,
 #   log_norm   = -1/2 sum_j log(2 pi var_j).
 
+cdef extern from "_simd.h" nogil:
+    float64_t gaussext_standardised_sum_squares_f64(
+        const double *row, const float64_t *mean, const float64_t *inv_std, Py_ssize_t n)
+    float64_t gaussext_standardised_sum_squares_f32(
+        const float *row, const float64_t *mean, const float64_t *inv_std, Py_ssize_t n)
+
+
 cdef inline float64_t _standardised_sum_squares(
     const floating *row, const float64_t *mean, const float64_t *inv_std, Py_ssize_t n,
 ) noexcept nogil:
-    """sum_j ((row_j - mean_j) inv_std_j)^2 over a contiguous row, four partial sums."""
-    cdef float64_t a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, z0, z1, z2, z3
-    cdef Py_ssize_t j = 0
-    while j + 4 <= n:
-        z0 = (<float64_t> row[j] - mean[j]) * inv_std[j]
-        z1 = (<float64_t> row[j + 1] - mean[j + 1]) * inv_std[j + 1]
-        z2 = (<float64_t> row[j + 2] - mean[j + 2]) * inv_std[j + 2]
-        z3 = (<float64_t> row[j + 3] - mean[j + 3]) * inv_std[j + 3]
-        a0 += z0 * z0
-        a1 += z1 * z1
-        a2 += z2 * z2
-        a3 += z3 * z3
-        j += 4
-    while j < n:
-        z0 = (<float64_t> row[j] - mean[j]) * inv_std[j]
-        a0 += z0 * z0
-        j += 1
-    return (a0 + a1) + (a2 + a3)
+    """sum_j ((row_j - mean_j) inv_std_j)^2 over a contiguous row, vectorised (_simd.h)."""
+    if floating is float:
+        return gaussext_standardised_sum_squares_f32(row, mean, inv_std, n)
+    else:
+        return gaussext_standardised_sum_squares_f64(row, mean, inv_std, n)
 
 
 cdef inline void _diagonal_block(
@@ -252,7 +246,7 @@ def full_log_density(
     cdef Py_ssize_t block_rows = _block_rows(n_features)
     cdef Py_ssize_t n_blocks = (n_samples + block_rows - 1) // block_rows
     cdef Py_ssize_t block, start, stop, n_nonfinite = 0
-    cdef float64_t *buffers
+    cdef float64_t *buffers = NULL  # set per thread below
     with nogil, parallel(num_threads=n_threads):
         buffers = &workspace[threadid(), 0]
         for block in prange(n_blocks, schedule="static"):
@@ -467,7 +461,7 @@ cdef void _statistics(const floating[:, :] X, float64_t[::1] mean, float64_t[::1
     cdef float64_t[::1] chunk_count = np.empty(n_chunks)
     cdef float64_t[:, ::1] scratch = np.empty((max(1, n_threads), scratch_size))
     cdef float64_t[::1] shift = np.empty(n_features)
-    cdef float64_t *thread_scratch
+    cdef float64_t *thread_scratch = NULL  # set per thread below
     cdef Py_ssize_t j
     for j in range(n_features):
         shift[j] = X[0, j]
