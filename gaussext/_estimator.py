@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from gaussext import _kernels
+from gaussext import _kernels, _shrinkage
 from gaussext._threshold import select_threshold
 from gaussext._validation import check_array, check_finite, check_scalar, not_fitted_error
 
@@ -16,6 +16,7 @@ __all__ = ["GaussianAnomalyDetector"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _COVARIANCE_KINDS = ("diagonal", "full")
+_SHRINKAGE_METHODS = ("ledoit-wolf", "oas")
 
 
 def _feature_names(X):
@@ -109,8 +110,15 @@ class GaussianAnomalyDetector:
         Added to every variance (diagonal) or to the covariance's diagonal
         (full): a floor that makes constant or linearly dependent features
         usable.
+    shrinkage : {"ledoit-wolf", "oas"}, float in [0, 1] or None, default=None
+        Full model only: shrink the covariance towards a multiple of the
+        identity, :math:`(1 - s)\,\Sigma + s\,(\operatorname{tr}\Sigma / p) I`,
+        with s from the Ledoit-Wolf or the OAS closed form (computed on the
+        maximum-likelihood covariance, as scikit-learn's ``LedoitWolf`` and
+        ``OAS`` do) or given.  Any s > 0 makes the covariance positive
+        definite, also with fewer samples than features.
     n_jobs : int or None, default=None
-        Threads for scoring.  None or -1: all cores; -k: all but k - 1.
+        Threads for fitting and scoring.  None or -1: all cores; -k: all but k - 1.
 
     Attributes
     ----------
@@ -121,6 +129,8 @@ class GaussianAnomalyDetector:
         Covariance matrix (full model only).
     cholesky_factor_ : ndarray of shape (n_features, n_features)
         Lower-triangular L with ``covariance_ = L @ L.T`` (full model only).
+    shrinkage_ : float
+        The shrinkage intensity applied, 0.0 without shrinkage (full model only).
     log_det_ : float
         log det of the covariance (product of the variances when diagonal).
     epsilon_ : float
@@ -150,11 +160,12 @@ class GaussianAnomalyDetector:
     """
 
     def __init__(self, covariance="diagonal", *, contamination=0.1, ddof=0,
-                 reg_covar=0.0, n_jobs=None):
+                 reg_covar=0.0, shrinkage=None, n_jobs=None):
         self.covariance = covariance
         self.contamination = contamination
         self.ddof = ddof
         self.reg_covar = reg_covar
+        self.shrinkage = shrinkage
         self.n_jobs = n_jobs
 
     # -- scikit-learn estimator protocol ----------------------------------
@@ -214,6 +225,20 @@ class GaussianAnomalyDetector:
                      low_inclusive=False)
         check_scalar(self.ddof, "ddof", kind=numbers.Integral, low=0)
         check_scalar(self.reg_covar, "reg_covar", low=0.0)
+        if self.shrinkage is not None:
+            if self.covariance != "full":
+                raise ValueError(
+                    "shrinkage applies to covariance='full' only; for the diagonal model "
+                    "use reg_covar as a variance floor"
+                )
+            if isinstance(self.shrinkage, str):
+                if self.shrinkage not in _SHRINKAGE_METHODS:
+                    raise ValueError(
+                        f"shrinkage must be one of {_SHRINKAGE_METHODS}, a float in [0, 1] "
+                        f"or None, got {self.shrinkage!r}"
+                    )
+            else:
+                check_scalar(self.shrinkage, "shrinkage", low=0.0, high=1.0)
         if self.n_jobs is not None:
             check_scalar(self.n_jobs, "n_jobs", kind=numbers.Integral)
             if self.n_jobs == 0:
@@ -253,7 +278,8 @@ class GaussianAnomalyDetector:
                 f"{type(self).__name__} needs more samples than ddof={self.ddof} and at "
                 f"least 2 to estimate a variance; got n_samples = {n_samples}"
             )
-        for name in ("mean_", "var_", "covariance_", "cholesky_factor_", "feature_names_in_"):
+        for name in ("mean_", "var_", "covariance_", "cholesky_factor_", "shrinkage_",
+                     "feature_names_in_"):
             self.__dict__.pop(name, None)
         if feature_names is not None:
             self.feature_names_in_ = feature_names
@@ -273,17 +299,19 @@ class GaussianAnomalyDetector:
             self._inv_std = 1.0 / np.sqrt(var)
             self.log_det_ = float(np.sum(np.log(var)))
         else:
-            if n_samples <= n_features and self.reg_covar == 0:
+            if n_samples <= n_features and self.reg_covar == 0 and not self.shrinkage:
                 raise ValueError(
                     f"The covariance of {n_samples} samples in {n_features} dimensions is "
                     "singular (its rank is at most n_samples - 1). Use many more samples "
-                    "than features, use covariance='diagonal', or set reg_covar > 0."
+                    "than features, use covariance='diagonal', set reg_covar > 0, or set "
+                    "shrinkage='ledoit-wolf'."
                 )
             scatter = np.empty((n_features, n_features))
             _kernels.full_statistics(X, mean, scatter, n_threads)
             if not np.isfinite(mean.sum() + np.trace(scatter)):
                 check_finite(X)
-            covariance = scatter / divisor
+            self.shrinkage_ = self._shrinkage_intensity(X, mean, scatter / n_samples)
+            covariance = _shrinkage.shrink(scatter / divisor, self.shrinkage_)
             covariance[np.diag_indices(n_features)] += self.reg_covar
             self._check_variances(np.diagonal(covariance))
             self.mean_, self.covariance_ = mean, covariance
@@ -295,6 +323,23 @@ class GaussianAnomalyDetector:
         self._set_threshold(_quantile(log_density, self.contamination))
         self.threshold_ = None
         return self
+
+    def _shrinkage_intensity(self, X, mean, mle_covariance):
+        """The shrinkage intensity to apply: 0.0 without shrinkage."""
+        if self.shrinkage is None:
+            return 0.0
+        if self.shrinkage == "oas":
+            return _shrinkage.oas_intensity(mle_covariance, X.shape[0])
+        if self.shrinkage == "ledoit-wolf":
+            # |x_i - mean|^2 of every row from the diagonal kernel with unit
+            # variances: log p = -|x - mean|^2 / 2, no n x d temporary
+            half_squared_norms = np.empty(X.shape[0])
+            _kernels.diagonal_log_density(X, mean, np.ones(X.shape[1]), 0.0,
+                                          half_squared_norms, _resolve_n_threads(self.n_jobs))
+            sum_fourth_powers = 4.0 * float(np.dot(half_squared_norms, half_squared_norms))
+            return _shrinkage.ledoit_wolf_intensity(mle_covariance, X.shape[0],
+                                                    sum_fourth_powers)
+        return float(self.shrinkage)
 
     def _describe_features(self, indices):
         names = getattr(self, "feature_names_in_", None)
@@ -336,7 +381,7 @@ class GaussianAnomalyDetector:
             f"{covariance.shape[0]}, condition number {condition:.3g}): some features are "
             "(nearly) linear combinations of others, or there are too few samples. "
             "Drop linearly dependent features, use many more samples than features, "
-            "or set reg_covar > 0."
+            "or set reg_covar > 0 or shrinkage='ledoit-wolf'."
         )
 
     def _set_threshold(self, log_epsilon, epsilon=None):
