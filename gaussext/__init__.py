@@ -27,13 +27,14 @@ except ImportError as exc:  # pragma: no cover - depends on how it was run
         "tests with plain `pytest`, which tests the installed package."
     ) from exc
 
-from gaussext._estimator import GaussianAnomalyDetector
+from gaussext._estimator import ConditioningWarning, GaussianAnomalyDetector
 from gaussext._threshold import ThresholdResult, select_threshold
 from gaussext._validation import NotFittedError
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConditioningWarning",
     "GaussianAnomalyDetector",
     "NotFittedError",
     "ThresholdResult",

@@ -12,11 +12,21 @@ from gaussext import _kernels, _shrinkage
 from gaussext._threshold import select_threshold
 from gaussext._validation import check_array, check_finite, check_scalar, not_fitted_error
 
-__all__ = ["GaussianAnomalyDetector"]
+__all__ = ["ConditioningWarning", "GaussianAnomalyDetector"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _COVARIANCE_KINDS = ("diagonal", "full")
 _SHRINKAGE_METHODS = ("ledoit-wolf", "oas")
+# Above this condition number of the covariance a fit warns: the scores'
+# rounding errors grow like condition * eps, here beyond 1e-6 relative.
+CONDITION_WARNING = 1e10
+# The classic rule of thumb for the full model: at least 10 samples a feature.
+SAMPLES_PER_FEATURE = 10
+
+
+class ConditioningWarning(UserWarning):
+    """A full-covariance fit whose estimate is unreliable: ill-conditioned, or
+    from fewer than 10 samples per feature."""
 
 
 def _feature_names(X):
@@ -131,6 +141,11 @@ class GaussianAnomalyDetector:
         Lower-triangular L with ``covariance_ = L @ L.T`` (full model only).
     shrinkage_ : float
         The shrinkage intensity applied, 0.0 without shrinkage (full model only).
+    rank_ : int
+        Numerical rank of the covariance (full model only).
+    condition_number_ : float
+        Ratio of the covariance's largest to smallest eigenvalue (full model
+        only); a fit warns with :class:`ConditioningWarning` above 1e10.
     log_det_ : float
         log det of the covariance (product of the variances when diagonal).
     epsilon_ : float
@@ -279,7 +294,7 @@ class GaussianAnomalyDetector:
                 f"least 2 to estimate a variance; got n_samples = {n_samples}"
             )
         for name in ("mean_", "var_", "covariance_", "cholesky_factor_", "shrinkage_",
-                     "feature_names_in_"):
+                     "rank_", "condition_number_", "feature_names_in_"):
             self.__dict__.pop(name, None)
         if feature_names is not None:
             self.feature_names_in_ = feature_names
@@ -310,6 +325,14 @@ class GaussianAnomalyDetector:
             _kernels.full_statistics(X, mean, scatter, n_threads)
             if not np.isfinite(mean.sum() + np.trace(scatter)):
                 check_finite(X)
+            # shrinkage is the remedy for few samples: no warning when it is on
+            if n_samples < SAMPLES_PER_FEATURE * n_features and not self.shrinkage:
+                warnings.warn(
+                    f"{n_samples} samples for {n_features} features: a covariance matrix "
+                    f"estimated from fewer than {SAMPLES_PER_FEATURE} samples per feature "
+                    "is unreliable. Use more samples, covariance='diagonal', or shrinkage.",
+                    ConditioningWarning, stacklevel=2,
+                )
             self.shrinkage_ = self._shrinkage_intensity(X, mean, scatter / n_samples)
             covariance = _shrinkage.shrink(scatter / divisor, self.shrinkage_)
             covariance[np.diag_indices(n_features)] += self.reg_covar
@@ -365,17 +388,29 @@ class GaussianAnomalyDetector:
             )
 
     def _cholesky(self, covariance):
+        """(L, L^-1) of the covariance; sets rank_ and condition_number_.
+
+        Cholesky alone is not trusted: an exactly singular covariance can still
+        factor because of rounding.  The numerical rank decides, with NumPy's
+        matrix_rank tolerance.
+        """
         factor, inverse_factor, info = _kernels.cholesky_lower(np.ascontiguousarray(covariance))
-        # Cholesky alone is not trusted: an exactly singular covariance can
-        # still factor because of rounding.  The numerical rank decides, with
-        # NumPy's matrix_rank tolerance.
         eigenvalues = np.linalg.eigvalsh(covariance)
         tolerance = eigenvalues.max() * covariance.shape[0] * np.finfo(np.float64).eps
         rank = int(np.sum(eigenvalues > tolerance))
-        if info == 0 and rank == covariance.shape[0]:
-            return factor, inverse_factor
         smallest = max(eigenvalues.min(), 0.0)
-        condition = eigenvalues.max() / smallest if smallest > 0 else np.inf
+        condition = float(eigenvalues.max() / smallest) if smallest > 0 else np.inf
+        self.rank_, self.condition_number_ = rank, condition
+        if info == 0 and rank == covariance.shape[0]:
+            if condition > CONDITION_WARNING:
+                warnings.warn(
+                    f"The covariance matrix is ill-conditioned (condition number "
+                    f"{condition:.3g}): log-densities may lose up to "
+                    f"{int(np.log10(condition))} of their 16 significant digits. Consider "
+                    "dropping nearly dependent features, reg_covar > 0 or shrinkage.",
+                    ConditioningWarning, stacklevel=3,
+                )
+            return factor, inverse_factor
         raise ValueError(
             f"The covariance matrix is not positive definite (numerical rank {rank} of "
             f"{covariance.shape[0]}, condition number {condition:.3g}): some features are "

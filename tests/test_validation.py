@@ -1,9 +1,12 @@
 """Bad input to the estimator: a clear error naming what is wrong, never a
 crash, never a silent NaN, never a change to the caller's array."""
 
+import warnings
+
 import numpy as np
 import pytest
 
+import gaussext
 from gaussext import GaussianAnomalyDetector, NotFittedError
 
 RNG = np.random.default_rng(11)
@@ -176,3 +179,34 @@ def test_lists_accepted():
     det = GaussianAnomalyDetector().fit(GOOD.tolist())
     np.testing.assert_array_equal(det.score_samples(GOOD[:3].tolist()),
                                   det.score_samples(GOOD[:3]))
+
+
+def test_full_model_reports_rank_and_condition_number():
+    """rank_ and condition_number_ are NumPy's for the fitted covariance."""
+    X = RNG.normal(size=(500, 4)) * [1.0, 10.0, 0.1, 3.0]
+    det = GaussianAnomalyDetector("full").fit(X)
+    assert det.rank_ == 4 == np.linalg.matrix_rank(det.covariance_)
+    assert det.condition_number_ == pytest.approx(np.linalg.cond(det.covariance_), rel=1e-8)
+
+
+def test_few_samples_per_feature_warn():
+    """Fewer than 10 samples per feature: the classic rule of thumb warns
+    (and 10 per feature does not)."""
+    X = RNG.normal(size=(39, 4))
+    with pytest.warns(gaussext.ConditioningWarning, match="39 samples for 4 features"):
+        GaussianAnomalyDetector("full").fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GaussianAnomalyDetector("full").fit(RNG.normal(size=(40, 4)))
+
+
+def test_ill_conditioned_covariance_warns_with_its_condition_number():
+    """Nearly dependent features (condition ~1e13, still of full rank) warn,
+    naming the condition number and the remedies."""
+    base = RNG.normal(size=(2000, 3))
+    nearly_dependent = base[:, 0] + base[:, 1] + 1e-6 * RNG.normal(size=2000)
+    X = np.column_stack([base, nearly_dependent])
+    with pytest.warns(gaussext.ConditioningWarning,
+                      match=r"ill-conditioned \(condition number .*e\+1[0-9]\).*reg_covar"):
+        det = GaussianAnomalyDetector("full").fit(X)
+    assert det.rank_ == 4 and det.condition_number_ > 1e10
