@@ -308,11 +308,7 @@ class GaussianAnomalyDetector:
             _kernels.diagonal_statistics(X, mean, sum_squares, n_threads)
             if not np.isfinite(mean.sum() + sum_squares.sum()):
                 check_finite(X)
-            var = np.maximum(sum_squares, 0.0) / divisor + self.reg_covar
-            self._check_variances(var)
-            self.mean_, self.var_ = mean, var
-            self._inv_std = 1.0 / np.sqrt(var)
-            self.log_det_ = float(np.sum(np.log(var)))
+            self._set_gaussian(mean, np.maximum(sum_squares, 0.0) / divisor + self.reg_covar)
         else:
             if n_samples <= n_features and self.reg_covar == 0 and not self.shrinkage:
                 raise ValueError(
@@ -336,16 +332,27 @@ class GaussianAnomalyDetector:
             self.shrinkage_ = self._shrinkage_intensity(X, mean, scatter / n_samples)
             covariance = _shrinkage.shrink(scatter / divisor, self.shrinkage_)
             covariance[np.diag_indices(n_features)] += self.reg_covar
-            self._check_variances(np.diagonal(covariance))
-            self.mean_, self.covariance_ = mean, covariance
-            self.cholesky_factor_, self._inverse_factor = self._cholesky(covariance)
-            self.log_det_ = float(2.0 * np.sum(np.log(np.diagonal(self.cholesky_factor_))))
-        self._log_norm = -0.5 * (n_features * _LOG_2PI + self.log_det_)
+            self._set_gaussian(mean, covariance)
 
         log_density = self._log_density(X)
         self._set_threshold(_quantile(log_density, self.contamination))
         self.threshold_ = None
         return self
+
+    def _set_gaussian(self, mean, spread):
+        """Set mean_ and var_ (1-D `spread`) or covariance_ (2-D), and what
+        scoring derives from them; raises for a spread no density has."""
+        if spread.ndim == 1:
+            self._check_variances(spread)
+            self.mean_, self.var_ = mean, spread
+            self._inv_std = 1.0 / np.sqrt(spread)
+            self.log_det_ = float(np.sum(np.log(spread)))
+        else:
+            self._check_variances(np.diagonal(spread))
+            self.mean_, self.covariance_ = mean, spread
+            self.cholesky_factor_, self._inverse_factor = self._cholesky(spread)
+            self.log_det_ = float(2.0 * np.sum(np.log(np.diagonal(self.cholesky_factor_))))
+        self._log_norm = -0.5 * (mean.shape[0] * _LOG_2PI + self.log_det_)
 
     def _shrinkage_intensity(self, X, mean, mle_covariance):
         """The shrinkage intensity to apply: 0.0 without shrinkage."""
