@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from gaussext import _kernels, _shrinkage
+from gaussext import _kernels, _persistence, _shrinkage
 from gaussext._threshold import select_threshold
 from gaussext._validation import check_array, check_finite, check_scalar, not_fitted_error
 
@@ -542,6 +542,34 @@ class GaussianAnomalyDetector:
         """
         with np.errstate(under="ignore"):
             return np.exp(self.score_samples(X))
+
+    def save(self, path):
+        """Write the fitted model to `path`, an ``.npz`` file in a safe format.
+
+        The file holds float64 arrays and JSON metadata (package version,
+        model kind, parameters, feature names, epsilon), and is read back by
+        :meth:`load` without pickle.  `threshold_` (the curves of the last
+        tuning) is not saved; the threshold itself is.  Pickling the detector
+        also works, but unpickling runs code from the file: never unpickle a
+        file you do not trust.
+        """
+        _persistence.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`; its scores equal the saved
+        model's bit for bit.
+
+        Raises
+        ------
+        FileNotFoundError
+            When `path` does not exist.
+        ValueError
+            When the file is truncated, tampered with, of another format
+            version, or holds parameters no Gaussian has; no code in the file
+            is ever executed.
+        """
+        return _persistence.load(cls, path)
 
     def tune_threshold(self, X_val, y_val, *, method="exact", steps=1000):
         """Choose epsilon on labelled data by maximising F1, and keep it.
