@@ -55,6 +55,9 @@ def oas_intensity(covariance, n_samples):
 
 def shrink(covariance, intensity):
     """(1 - intensity) covariance + intensity (trace / p) I, as a new array."""
+    if intensity == 0.0:
+        # no arithmetic at all: an overflowed entry must not spread to the others
+        return covariance.copy()
     n_features = covariance.shape[0]
     shrunk = (1.0 - intensity) * covariance
     shrunk[np.diag_indices(n_features)] += intensity * np.trace(covariance) / n_features

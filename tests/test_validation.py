@@ -210,3 +210,13 @@ def test_ill_conditioned_covariance_warns_with_its_condition_number():
                       match=r"ill-conditioned \(condition number .*e\+1[0-9]\).*reg_covar"):
         det = GaussianAnomalyDetector("full").fit(X)
     assert det.rank_ == 4 and det.condition_number_ > 1e10
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_variance_overflow_names_only_the_overflowing_feature(covariance):
+    """n * sigma^2 beyond float64's range: an error naming that feature (and
+    no other), not inf or NaN spread into the model."""
+    X = RNG.normal(size=(1000, 2))
+    X[:, 1] *= 1e154
+    with pytest.raises(ValueError, match=r"feature\(s\) 1 overflows float64; rescale"):
+        GaussianAnomalyDetector(covariance).fit(X)
