@@ -69,22 +69,6 @@ cdef inline bint _rows_contiguous(const floating[:, :] X) noexcept nogil:
     return X.shape[1] == 1 or X.strides[1] == sizeof(floating)
 
 
-cdef inline float64_t _sum_squares(const float64_t *z, Py_ssize_t n) noexcept nogil:
-    """sum_j z_j^2, over four independent partial sums so the additions overlap."""
-    cdef float64_t a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
-    cdef Py_ssize_t j = 0
-    while j + 4 <= n:
-        a0 += z[j] * z[j]
-        a1 += z[j + 1] * z[j + 1]
-        a2 += z[j + 2] * z[j + 2]
-        a3 += z[j + 3] * z[j + 3]
-        j += 4
-    while j < n:
-        a0 += z[j] * z[j]
-        j += 1
-    return (a0 + a1) + (a2 + a3)
-
-
 cdef inline Py_ssize_t _count_nonfinite(const float64_t *values, Py_ssize_t n) noexcept nogil:
     """How many of values[0:n] are NaN or infinite (read while still in cache)."""
     cdef Py_ssize_t i, count = 0
@@ -100,6 +84,7 @@ cdef inline Py_ssize_t _count_nonfinite(const float64_t *values, Py_ssize_t n) n
 #   log_norm   = -1/2 sum_j log(2 pi var_j).
 
 cdef extern from "_simd.h" nogil:
+    float64_t gaussext_sum_squares(const float64_t *z, Py_ssize_t n)
     float64_t gaussext_standardised_sum_squares_f64(
         const double *row, const float64_t *mean, const float64_t *inv_std, Py_ssize_t n)
     float64_t gaussext_standardised_sum_squares_f32(
@@ -227,7 +212,7 @@ cdef inline void _full_block(
               &inverse_factor[0, 0], d, residual, d, 0.0, whitened, d)
         z = whitened
     for i in range(n_rows):
-        out[start + i] = log_norm - 0.5 * _sum_squares(z + i * n_features, n_features)
+        out[start + i] = log_norm - 0.5 * gaussext_sum_squares(z + i * n_features, n_features)
 
 
 def full_log_density(
@@ -280,14 +265,27 @@ def statistics_chunk_rows(Py_ssize_t n_samples):
     return max(MIN_CHUNK_ROWS, (n_samples + MAX_CHUNKS - 1) // MAX_CHUNKS)
 
 
-cdef inline void _merge_mean(float64_t n_a, float64_t n_b, float64_t *mean_a,
-                             const float64_t *mean_b, float64_t *delta,
-                             Py_ssize_t n_features) noexcept nogil:
-    """mean_a := merged mean; delta := mean_b - (old) mean_a."""
-    cdef Py_ssize_t j
+cdef inline void _merge(float64_t n_a, float64_t n_b, float64_t *mean,
+                        const float64_t *mean_b, float64_t *moments, float64_t *delta,
+                        Py_ssize_t n_features, bint matrix) noexcept nogil:
+    """Merge part b (n_b rows, mean_b, moments M_b) into part a (n_a rows,
+    `mean`, `moments`), whose moments already include M_b: add
+    delta delta^T n_a n_b / n and move the mean.  `moments` are per-feature
+    sums of squares, or (matrix) a row-major upper-triangular scatter matrix.
+    `delta` is d of scratch."""
+    cdef Py_ssize_t i, j
+    cdef float64_t weight = n_a * n_b / (n_a + n_b)
     for j in range(n_features):
-        delta[j] = mean_b[j] - mean_a[j]
-        mean_a[j] += delta[j] * (n_b / (n_a + n_b))
+        delta[j] = mean_b[j] - mean[j]
+    if matrix:
+        for i in range(n_features):
+            for j in range(i, n_features):
+                moments[i * n_features + j] += delta[i] * delta[j] * weight
+    else:
+        for j in range(n_features):
+            moments[j] += delta[j] * delta[j] * weight
+    for j in range(n_features):
+        mean[j] += delta[j] * (n_b / (n_a + n_b))
 
 
 cdef void _block_mean(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
@@ -369,9 +367,9 @@ cdef void _diagonal_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t s
                 for i in range(block_start, block_stop):
                     deviation = (<float64_t> X[i, j] - shift[j]) - block_mean[j]
                     block_squares[j] += deviation * deviation
-        _merge_mean(n_a, n_b, mean, block_mean, delta, n_features)
         for j in range(n_features):
-            sum_squares[j] += block_squares[j] + delta[j] * delta[j] * (n_a * n_b / (n_a + n_b))
+            sum_squares[j] += block_squares[j]
+        _merge(n_a, n_b, mean, block_mean, sum_squares, delta, n_features, False)
         n_a += n_b
         block_start = block_stop
 
@@ -390,7 +388,7 @@ cdef void _full_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
     cdef float64_t *block_mean = scratch
     cdef float64_t *delta = scratch + n_features
     cdef float64_t *residual = scratch + 2 * n_features
-    cdef float64_t n_a = 0.0, n_b, weight
+    cdef float64_t n_a = 0.0, n_b
     cdef blas_int d = <blas_int> n_features
     for j in range(n_features):
         mean[j] = 0.0
@@ -405,11 +403,7 @@ cdef void _full_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
         # residual is d x n_b column-major; scatter += R R^T fills the
         # column-major lower triangle, which is the row-major upper one.
         _syrk(LOWER, NO_TRANSPOSE, d, <blas_int> n_b, 1.0, residual, d, 1.0, scatter, d)
-        _merge_mean(n_a, n_b, mean, block_mean, delta, n_features)
-        weight = n_a * n_b / (n_a + n_b)
-        for i in range(n_features):
-            for j in range(i, n_features):
-                scatter[i * n_features + j] += delta[i] * delta[j] * weight
+        _merge(n_a, n_b, mean, block_mean, scatter, delta, n_features, True)
         n_a += n_b
         block_start = block_stop
 
@@ -418,34 +412,20 @@ cdef void _merge_chunks(const float64_t[:, ::1] chunk_mean,
                         const float64_t[:, ::1] chunk_moments,
                         const float64_t[::1] chunk_count,
                         float64_t[::1] mean, float64_t[::1] moments,
-                        bint matrix) noexcept nogil:
-    """Merge per-chunk (count, mean, moments) in chunk order into (mean, moments).
-
-    moments are per-feature sums of squares (matrix False) or row-major
-    upper-triangular scatter matrices (matrix True).
-    """
-    cdef Py_ssize_t c, i, j, n_features = mean.shape[0], n_moments = moments.shape[0]
-    cdef float64_t n_a = 0.0, n_b, weight
-    cdef float64_t delta_i
+                        float64_t *delta, bint matrix) noexcept nogil:
+    """Merge per-chunk (count, mean, moments) in chunk order into (mean, moments)."""
+    cdef Py_ssize_t c, j, n_features = mean.shape[0], n_moments = moments.shape[0]
+    cdef float64_t n_a = 0.0
     for j in range(n_features):
         mean[j] = 0.0
     for j in range(n_moments):
         moments[j] = 0.0
     for c in range(chunk_mean.shape[0]):
-        n_b = chunk_count[c]
-        weight = n_a * n_b / (n_a + n_b)
-        for i in range(n_features):
-            delta_i = chunk_mean[c, i] - mean[i]
-            if matrix:
-                for j in range(i, n_features):
-                    moments[i * n_features + j] += (
-                        chunk_moments[c, i * n_features + j]
-                        + delta_i * (chunk_mean[c, j] - mean[j]) * weight)
-            else:
-                moments[i] += chunk_moments[c, i] + delta_i * delta_i * weight
-        for i in range(n_features):
-            mean[i] += (chunk_mean[c, i] - mean[i]) * (n_b / (n_a + n_b))
-        n_a += n_b
+        for j in range(n_moments):
+            moments[j] += chunk_moments[c, j]
+        _merge(n_a, chunk_count[c], &mean[0], &chunk_mean[c, 0], &moments[0], delta,
+               n_features, matrix)
+        n_a += chunk_count[c]
 
 
 cdef void _statistics(const floating[:, :] X, float64_t[::1] mean, float64_t[::1] moments,
@@ -461,6 +441,7 @@ cdef void _statistics(const floating[:, :] X, float64_t[::1] mean, float64_t[::1
     cdef float64_t[::1] chunk_count = np.empty(n_chunks)
     cdef float64_t[:, ::1] scratch = np.empty((max(1, n_threads), scratch_size))
     cdef float64_t[::1] shift = np.empty(n_features)
+    cdef float64_t[::1] delta = np.empty(n_features)
     cdef float64_t *thread_scratch = NULL  # set per thread below
     cdef Py_ssize_t j
     for j in range(n_features):
@@ -479,7 +460,7 @@ cdef void _statistics(const floating[:, :] X, float64_t[::1] mean, float64_t[::1
                 _diagonal_chunk(X, start, stop, &shift[0], &chunk_mean[chunk, 0],
                                 &chunk_moments[chunk, 0], thread_scratch)
     with nogil:
-        _merge_chunks(chunk_mean, chunk_moments, chunk_count, mean, moments, matrix)
+        _merge_chunks(chunk_mean, chunk_moments, chunk_count, mean, moments, &delta[0], matrix)
         for j in range(n_features):
             mean[j] += shift[j]
 

@@ -1,4 +1,4 @@
-/* Row reductions of the diagonal kernel, written in C for one reason: an
+/* Row reductions of the scoring kernels, written in C for one reason: an
  * OpenMP `simd` reduction lets the compiler reassociate the sum and use
  * vector registers, which Cython has no way to ask for.  Without OpenMP the
  * pragma is left out and the loops are plain C. */
@@ -12,6 +12,17 @@
 #else
 #define GAUSSEXT_SIMD_SUM
 #endif
+
+/* sum_j z_j^2 over n contiguous doubles. */
+static inline double gaussext_sum_squares(const double *z, ptrdiff_t n)
+{
+    double sum = 0.0;
+    GAUSSEXT_SIMD_SUM
+    for (ptrdiff_t j = 0; j < n; ++j) {
+        sum += z[j] * z[j];
+    }
+    return sum;
+}
 
 /* sum_j ((row_j - mean_j) * inv_std_j)^2 over n contiguous features, in double. */
 static inline double gaussext_standardised_sum_squares_f64(
