@@ -85,6 +85,43 @@ def _quantile(values, q):
     return low + (high - low) * fraction
 
 
+def _mean_and_spread(X, covariance, divisor, n_threads):
+    """Mean and variances (d,) or covariance (d, d) of X, dividing by `divisor`.
+
+    A NaN or inf in X raises, naming the first.  Finite data whose sums of
+    squared deviations overflow (deviations beyond about 1e154, as with
+    variances near 1e300) is measured again on a copy scaled per feature by
+    a power of two, which is exact, so the result only overflows when the
+    variance itself does.
+    """
+    mean, spread = _centred_moments(X, covariance, n_threads)
+    if np.isfinite(mean).all() and np.isfinite(spread).all():
+        return mean, spread / divisor
+    check_finite(X)
+    largest = np.maximum(np.max(X, axis=0), -np.min(X, axis=0)).astype(np.float64)
+    scale = np.ldexp(1.0, -np.frexp(largest)[1])
+    scaled_mean, scaled_spread = _centred_moments(X * scale, covariance, n_threads)
+    scaled_spread /= divisor
+    # one factor at a time: scale**2 itself can underflow to 0
+    with np.errstate(over="ignore"):
+        if covariance == "diagonal":
+            return scaled_mean / scale, scaled_spread / scale / scale
+        return scaled_mean / scale, scaled_spread / scale[:, None] / scale[None, :]
+
+
+def _centred_moments(X, covariance, n_threads):
+    """(mean, centred sum of squares (d,) or scatter matrix (d, d)) from the kernels."""
+    n_features = X.shape[1]
+    mean = np.empty(n_features)
+    if covariance == "diagonal":
+        sum_squares = np.empty(n_features)
+        _kernels.diagonal_statistics(X, mean, sum_squares, n_threads)
+        return mean, np.maximum(sum_squares, 0.0)
+    scatter = np.empty((n_features, n_features))
+    _kernels.full_statistics(X, mean, scatter, n_threads)
+    return mean, scatter
+
+
 class GaussianAnomalyDetector:
     r"""Anomaly detection with a Gaussian density model.
 
@@ -117,9 +154,16 @@ class GaussianAnomalyDetector:
         Delta degrees of freedom: variances divide by n_samples - ddof
         (0: maximum likelihood, 1: unbiased).
     reg_covar : float >= 0, default=0.0
-        Added to every variance (diagonal) or to the covariance's diagonal
-        (full): a floor that makes constant or linearly dependent features
+        A ridge added to every variance (diagonal) or to the covariance's
+        diagonal (full): it makes constant or linearly dependent features
         usable.
+    variance_floor : float >= 0, default=0.0
+        Diagonal model only: estimated variances below it are raised to it,
+        :math:`\sigma_j^2 = \max(\hat\sigma_j^2, \text{floor}) + \text{reg\_covar}`.
+        Unlike `reg_covar` it leaves every variance above the floor exactly
+        as estimated; it is the remedy for constant or near-constant
+        features (a status flag, a quantised sensor) in an otherwise exact
+        fit.
     shrinkage : {"ledoit-wolf", "oas"}, float in [0, 1] or None, default=None
         Full model only: shrink the covariance towards a multiple of the
         identity, :math:`(1 - s)\,\Sigma + s\,(\operatorname{tr}\Sigma / p) I`,
@@ -175,11 +219,12 @@ class GaussianAnomalyDetector:
     """
 
     def __init__(self, covariance="diagonal", *, contamination=0.1, ddof=0,
-                 reg_covar=0.0, shrinkage=None, n_jobs=None):
+                 reg_covar=0.0, variance_floor=0.0, shrinkage=None, n_jobs=None):
         self.covariance = covariance
         self.contamination = contamination
         self.ddof = ddof
         self.reg_covar = reg_covar
+        self.variance_floor = variance_floor
         self.shrinkage = shrinkage
         self.n_jobs = n_jobs
 
@@ -240,11 +285,17 @@ class GaussianAnomalyDetector:
                      low_inclusive=False)
         check_scalar(self.ddof, "ddof", kind=numbers.Integral, low=0)
         check_scalar(self.reg_covar, "reg_covar", low=0.0)
+        check_scalar(self.variance_floor, "variance_floor", low=0.0)
+        if self.variance_floor > 0 and self.covariance != "diagonal":
+            raise ValueError(
+                "variance_floor applies to covariance='diagonal' only; for the full model "
+                "use reg_covar or shrinkage"
+            )
         if self.shrinkage is not None:
             if self.covariance != "full":
                 raise ValueError(
                     "shrinkage applies to covariance='full' only; for the diagonal model "
-                    "use reg_covar as a variance floor"
+                    "use variance_floor or reg_covar"
                 )
             if isinstance(self.shrinkage, str):
                 if self.shrinkage not in _SHRINKAGE_METHODS:
@@ -302,13 +353,9 @@ class GaussianAnomalyDetector:
         divisor = n_samples - self.ddof
 
         n_threads = _resolve_n_threads(self.n_jobs)
-        mean = np.empty(n_features)
         if self.covariance == "diagonal":
-            sum_squares = np.empty(n_features)
-            _kernels.diagonal_statistics(X, mean, sum_squares, n_threads)
-            if not np.isfinite(mean.sum() + sum_squares.sum()):
-                check_finite(X)
-            self._set_gaussian(mean, np.maximum(sum_squares, 0.0) / divisor + self.reg_covar)
+            mean, variance = _mean_and_spread(X, "diagonal", divisor, n_threads)
+            self._set_gaussian(mean, np.maximum(variance, self.variance_floor) + self.reg_covar)
         else:
             if n_samples <= n_features and self.reg_covar == 0 and not self.shrinkage:
                 raise ValueError(
@@ -317,10 +364,7 @@ class GaussianAnomalyDetector:
                     "than features, use covariance='diagonal', set reg_covar > 0, or set "
                     "shrinkage='ledoit-wolf'."
                 )
-            scatter = np.empty((n_features, n_features))
-            _kernels.full_statistics(X, mean, scatter, n_threads)
-            if not np.isfinite(mean.sum() + np.trace(scatter)):
-                check_finite(X)
+            mean, covariance = _mean_and_spread(X, "full", divisor, n_threads)
             # shrinkage is the remedy for few samples: no warning when it is on
             if n_samples < SAMPLES_PER_FEATURE * n_features and not self.shrinkage:
                 warnings.warn(
@@ -329,8 +373,9 @@ class GaussianAnomalyDetector:
                     "is unreliable. Use more samples, covariance='diagonal', or shrinkage.",
                     ConditioningWarning, stacklevel=2,
                 )
-            self.shrinkage_ = self._shrinkage_intensity(X, mean, scatter / n_samples)
-            covariance = _shrinkage.shrink(scatter / divisor, self.shrinkage_)
+            self.shrinkage_ = self._shrinkage_intensity(
+                X, mean, covariance if divisor == n_samples else covariance * (divisor / n_samples))
+            covariance = _shrinkage.shrink(covariance, self.shrinkage_)
             covariance[np.diag_indices(n_features)] += self.reg_covar
             self._set_gaussian(mean, covariance)
 
@@ -391,7 +436,8 @@ class GaussianAnomalyDetector:
             raise ValueError(
                 f"Feature(s) {self._describe_features(constant)} have zero variance in the "
                 "training data, so their Gaussian density is undefined. Drop them, or set "
-                "reg_covar > 0 to add a variance floor."
+                + ("variance_floor > 0 or " if self.covariance == "diagonal" else "")
+                + "reg_covar > 0."
             )
 
     def _cholesky(self, covariance):
@@ -420,10 +466,37 @@ class GaussianAnomalyDetector:
             return factor, inverse_factor
         raise ValueError(
             f"The covariance matrix is not positive definite (numerical rank {rank} of "
-            f"{covariance.shape[0]}, condition number {condition:.3g}): some features are "
-            "(nearly) linear combinations of others, or there are too few samples. "
+            f"{covariance.shape[0]}, condition number {condition:.3g}): "
+            f"{self._describe_dependency(covariance, tolerance)}. "
             "Drop linearly dependent features, use many more samples than features, "
             "or set reg_covar > 0 or shrinkage='ledoit-wolf'."
+        )
+
+    def _describe_dependency(self, covariance, tolerance):
+        """Name the features in a linear dependency, with one relation.
+
+        v' Sigma v = Var(v' x) = 0 means v' x is constant on the training
+        data: each eigenvector of a (numerically) zero eigenvalue is such a
+        relation.  The features named are those with weight in any of them.
+        """
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        null_space = eigenvectors[:, eigenvalues <= tolerance]
+        if null_space.shape[1] == 0:
+            null_space = eigenvectors[:, :1]
+        weight = np.sum(null_space**2, axis=1)
+        involved = np.flatnonzero(weight > 1e-8 * weight.max())
+        relation = null_space[:, 0]
+        solved_for = int(np.argmax(np.abs(relation)))
+        right_side = "".join(
+            f" {'-' if coefficient < 0 else '+'} {abs(coefficient):.4g} * feature {j}"
+            for j in np.flatnonzero(np.abs(relation) > 1e-8 * np.abs(relation).max())
+            if j != solved_for
+            for coefficient in [-relation[j] / relation[solved_for]]
+        )
+        return (
+            f"feature(s) {self._describe_features(involved)} are (nearly) linearly "
+            f"dependent on the training data, e.g. feature {solved_for} = a constant"
+            f"{right_side}"
         )
 
     def _set_threshold(self, log_epsilon, epsilon=None):

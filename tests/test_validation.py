@@ -96,6 +96,12 @@ def test_tune_rejects_bad_labels():
         ({"ddof": 0.5}, TypeError, "ddof must be an integer"),
         ({"reg_covar": -1e-3}, ValueError, "reg_covar must be >= 0.0"),
         ({"reg_covar": np.inf}, ValueError, "reg_covar must be finite"),
+        ({"variance_floor": -1.0}, ValueError, "variance_floor must be >= 0.0"),
+        ({"variance_floor": np.nan}, ValueError, "variance_floor must be finite"),
+        ({"variance_floor": "1e-3"}, TypeError, "variance_floor must be a real number"),
+        ({"covariance": "full", "variance_floor": 1e-3}, ValueError,
+         "variance_floor applies to covariance='diagonal' only; for the full model use "
+         "reg_covar or shrinkage"),
         ({"n_jobs": 0}, ValueError, "n_jobs must be a non-zero integer"),
         ({"n_jobs": 1.5}, TypeError, "n_jobs must be an integer"),
         ({"ddof": 50}, ValueError, "more samples than ddof=50"),
@@ -111,7 +117,8 @@ def test_bad_parameters_reported_at_fit(params, error, message):
 def test_zero_variance_feature_named(covariance):
     X = GOOD.copy()
     X[:, 1] = 4.2
-    with pytest.raises(ValueError, match=r"Feature\(s\) 1 have zero variance.*set reg_covar > 0"):
+    remedy = "variance_floor > 0 or reg_covar > 0" if covariance == "diagonal" else "reg_covar > 0"
+    with pytest.raises(ValueError, match=rf"Feature\(s\) 1 have zero variance.*set {remedy}\.$"):
         GaussianAnomalyDetector(covariance).fit(X)
     det = GaussianAnomalyDetector(covariance, reg_covar=1e-3).fit(X)
     assert np.all(np.isfinite(det.score_samples(X)))
@@ -120,6 +127,7 @@ def test_zero_variance_feature_named(covariance):
 def test_collinear_features_name_rank_and_remedy():
     X = np.column_stack([GOOD, GOOD[:, 0] - GOOD[:, 2]])
     with pytest.raises(ValueError, match=r"not positive definite \(numerical rank 3 of 4.*"
+                                         r"feature\(s\) 0, 2, 3 are \(nearly\) linearly dependent.*"
                                          r"Drop linearly dependent features.*reg_covar > 0"):
         GaussianAnomalyDetector("full").fit(X)
     det = GaussianAnomalyDetector("full", reg_covar=1e-6).fit(X)
@@ -217,6 +225,29 @@ def test_variance_overflow_names_only_the_overflowing_feature(covariance):
     """n * sigma^2 beyond float64's range: an error naming that feature (and
     no other), not inf or NaN spread into the model."""
     X = RNG.normal(size=(1000, 2))
-    X[:, 1] *= 1e154
+    X[:, 1] *= 1e155  # variance about 1e310
     with pytest.raises(ValueError, match=r"feature\(s\) 1 overflows float64; rescale"):
         GaussianAnomalyDetector(covariance).fit(X)
+
+
+def test_collinear_relation_is_stated():
+    """The message gives the dependency itself, solved for one feature."""
+    X = np.column_stack([GOOD[:, :2], -GOOD[:, 0] + 7.0])
+    with pytest.raises(ValueError, match=r"feature\(s\) 0, 2 are.*e\.g\. feature (0|2) = "
+                                         r"a constant - 1 \* feature (0|2)\. "):
+        GaussianAnomalyDetector("full").fit(X)
+
+
+def test_variance_floor_raises_only_the_variances_below_it():
+    X = GOOD.copy()
+    X[:, 1] = 4.2
+    X[:, 2] *= 1e-3
+    floor = 1e-4
+    det = GaussianAnomalyDetector(variance_floor=floor).fit(X)
+    plain_variance = X.var(axis=0)
+    expected = np.where(plain_variance < floor, floor, plain_variance)
+    np.testing.assert_allclose(det.var_, expected, rtol=1e-13)
+    assert det.var_[0] == GaussianAnomalyDetector().fit(X[:, [0]]).var_[0]
+    # reg_covar is added on top of the floor
+    both = GaussianAnomalyDetector(variance_floor=floor, reg_covar=1e-2).fit(X)
+    np.testing.assert_allclose(both.var_, expected + 1e-2, rtol=1e-13)
