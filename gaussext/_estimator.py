@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from gaussext import _kernels, _persistence, _shrinkage
-from gaussext._threshold import select_threshold
+from gaussext._threshold import density_from_log, select_threshold
 from gaussext._validation import check_array, check_finite, check_scalar, not_fitted_error
 
 __all__ = ["ConditioningWarning", "GaussianAnomalyDetector"]
@@ -194,7 +194,7 @@ class GaussianAnomalyDetector:
         log det of the covariance (product of the variances when diagonal).
     epsilon_ : float
         Density threshold: anomaly iff p(x) < epsilon_.  ``exp(log_epsilon_)``;
-        may underflow to 0.0 while `log_epsilon_` stays exact.
+        may underflow to 0.0 (or overflow to inf) while `log_epsilon_` stays exact.
     log_epsilon_ : float
         The threshold in log-density units; all decisions use it.
     offset_ : float
@@ -503,8 +503,7 @@ class GaussianAnomalyDetector:
         self.log_epsilon_ = log_epsilon
         self.offset_ = log_epsilon
         if epsilon is None:
-            with np.errstate(under="ignore"):
-                epsilon = float(np.exp(log_epsilon))
+            epsilon = float(density_from_log(log_epsilon))
         self.epsilon_ = epsilon
 
     # -- scoring ---------------------------------------------------------
@@ -607,14 +606,14 @@ class GaussianAnomalyDetector:
         return self.fit(X).predict(X)
 
     def pdf(self, X):
-        """Density p(x) = exp(log p(x)); underflows to 0.0 where log p(x) < -745.
+        """Density p(x) = exp(log p(x)); 0.0 where log p(x) < -745 (underflow) and
+        inf where log p(x) > 709.78 (a density beyond float64's range).
 
         Returns
         -------
         ndarray of shape (n_samples,), float64
         """
-        with np.errstate(under="ignore"):
-            return np.exp(self.score_samples(X))
+        return density_from_log(self.score_samples(X))
 
     def save(self, path):
         """Write the fitted model to `path`, an ``.npz`` file in a safe format.

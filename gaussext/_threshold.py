@@ -10,6 +10,9 @@ from gaussext._validation import check_labels, check_log_density, check_scalar
 
 __all__ = ["ThresholdResult", "select_threshold"]
 
+# log of the largest finite float64: exp of anything above it overflows
+_LOG_LARGEST_DENSITY = float(np.log(np.finfo(np.float64).max))
+
 
 @dataclass(frozen=True, eq=False)
 class ThresholdResult:
@@ -18,7 +21,8 @@ class ThresholdResult:
     A point is an anomaly when ``p(x) < epsilon``, i.e. when
     ``log p(x) < log_epsilon``.  Decisions are always taken in log space;
     `epsilon` is ``exp(log_epsilon)`` and can underflow to 0.0 for models with
-    many features while `log_epsilon` stays exact.
+    many features (or overflow to inf for variances near 1e-300) while
+    `log_epsilon` stays exact.
 
     Attributes
     ----------
@@ -114,9 +118,22 @@ def select_threshold(y_true, log_density, *, method="exact", steps=1000):
         return _exact_scan(labels, scores)
     if method == "grid":
         check_scalar(steps, "steps", kind=numbers.Integral, low=1)
-        with np.errstate(under="ignore"):
-            return grid_search(labels, np.exp(scores), steps)
+        if scores.max() > _LOG_LARGEST_DENSITY:
+            raise ValueError(
+                f"method='grid' searches in probability units, and a log-density of "
+                f"{scores.max():.6g} is a density beyond float64's range (above "
+                f"{_LOG_LARGEST_DENSITY:.6g}); use method='exact', which works in log space"
+            )
+        return grid_search(labels, density_from_log(scores), steps)
     raise ValueError(f"method must be 'exact' or 'grid', got {method!r}")
+
+
+def density_from_log(log_density):
+    """exp(log p), rounded as float64 must: 0.0 below about -745 and inf above
+    about 709.78 (a density beyond float64's range, as from variances near
+    1e-300), without warnings; decisions always use the exact log."""
+    with np.errstate(under="ignore", over="ignore"):
+        return np.exp(log_density)
 
 
 def _result(method, n_anomalies, thresholds, tp, fp, precision, recall, f1, best,
@@ -128,7 +145,7 @@ def _result(method, n_anomalies, thresholds, tp, fp, precision, recall, f1, best
     else:
         log_epsilon, best_tp, best_fp = float(thresholds[best]), int(tp[best]), int(fp[best])
         if epsilon is None:
-            epsilon = float(np.exp(log_epsilon))
+            epsilon = float(density_from_log(log_epsilon))
         best_scores = (float(f1[best]), float(precision[best]), float(recall[best]))
     return ThresholdResult(
         epsilon=epsilon,

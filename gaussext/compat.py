@@ -21,7 +21,7 @@ F1 = 0 in the history instead of NaN.
 import numpy as np
 
 from gaussext import _kernels
-from gaussext._threshold import grid_search
+from gaussext._threshold import density_from_log, grid_search
 from gaussext._validation import check_array, check_labels, check_log_density
 
 __all__ = ["GaussianAnomalyDetection"]
@@ -76,8 +76,7 @@ class GaussianAnomalyDetection:
         log_density = np.empty(X.shape[0])
         _kernels.diagonal_log_density(X, mu, 1.0 / np.sqrt(sigma_squared), log_norm,
                                       log_density, 1)
-        with np.errstate(under="ignore"):
-            return np.exp(log_density).reshape(-1, 1)
+        return density_from_log(log_density).reshape(-1, 1)
 
     @staticmethod
     def select_threshold(labels, probabilities):
