@@ -211,7 +211,7 @@ def check_labels(y, n_samples, *, name="y"):
         bad = np.unique(labels[~is_binary])[:5]
         raise ValueError(
             f"{name} must hold only 0 (normal) and 1 (anomaly); found "
-            f"{', '.join(repr(v.item()) for v in bad)}"
+            f"{', '.join(f'{v.item():g}' for v in bad)}"
             + (". For -1/+1 labels pass (y == -1)" if np.all(np.isin(labels, (-1, 1))) else "")
         )
     n_anomalies = int(is_one.sum())

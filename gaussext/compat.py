@@ -91,7 +91,7 @@ class GaussianAnomalyDetection:
         probabilities = check_log_density(probabilities, name="probabilities")
         if np.any(probabilities < 0):
             raise ValueError("probabilities must be non-negative densities")
-        labels = check_labels(np.ravel(labels), probabilities.shape[0], name="labels")
+        labels = check_labels(labels, probabilities.shape[0], name="labels")
         result = grid_search(labels, probabilities, 1000)
         return (
             result.epsilon,

@@ -3,9 +3,12 @@
 Nothing is downloaded: every sample is drawn from a seeded generator.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
+
+from gaussext._validation import check_scalar
 
 __all__ = ["FEATURE_NAMES", "ServerMetricsSplit", "make_server_metrics", "make_demo_split"]
 
@@ -78,10 +81,8 @@ def make_server_metrics(n_samples=1000, *, anomaly_fraction=0.02, random_state=N
     y : ndarray of shape (n_samples,), int64
         1 for an anomaly, 0 for a normal point.
     """
-    if not 0.0 <= anomaly_fraction < 1.0:
-        raise ValueError(f"anomaly_fraction must be in [0, 1), got {anomaly_fraction!r}")
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples!r}")
+    check_scalar(n_samples, "n_samples", kind=numbers.Integral, low=1)
+    check_scalar(anomaly_fraction, "anomaly_fraction", low=0.0, high=1.0, high_inclusive=False)
     rng = np.random.default_rng(random_state)
     n_anomalies = int(round(anomaly_fraction * n_samples))
     X = np.vstack([_normal(rng, n_samples - n_anomalies), _anomalies(rng, n_anomalies)])
@@ -93,6 +94,8 @@ def make_server_metrics(n_samples=1000, *, anomaly_fraction=0.02, random_state=N
 def make_demo_split(n_train=2000, n_val=500, *, random_state=0):
     """The demo's data: a training set of normal traffic with a few unlabelled
     anomalies (0.5%), and a labelled validation set with 4% anomalies."""
+    check_scalar(n_train, "n_train", kind=numbers.Integral, low=1)
+    check_scalar(n_val, "n_val", kind=numbers.Integral, low=1)
     rng = np.random.default_rng(random_state)
     X_train, _ = make_server_metrics(n_train, anomaly_fraction=0.005, random_state=rng)
     X_val, y_val = make_server_metrics(n_val, anomaly_fraction=0.04, random_state=rng)

@@ -70,5 +70,5 @@ def test_generator_is_seeded_and_labelled():
     X2, y2 = make_server_metrics(300, anomaly_fraction=0.1, random_state=5)
     np.testing.assert_array_equal(X1, X2)
     assert X1.shape == (300, len(FEATURE_NAMES)) and y1.sum() == 30
-    with pytest.raises(ValueError, match="anomaly_fraction must be in"):
+    with pytest.raises(ValueError, match="anomaly_fraction must be < 1.0"):
         make_server_metrics(10, anomaly_fraction=1.0)
