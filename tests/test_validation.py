@@ -14,12 +14,6 @@ RNG = np.random.default_rng(11)
 GOOD = RNG.normal(size=(50, 3))
 
 
-def _with(value, row, column):
-    X = GOOD.copy()
-    X[row, column] = value
-    return X
-
-
 @pytest.mark.parametrize("covariance", ["diagonal", "full"])
 def test_zero_variance_feature_named(covariance):
     X = GOOD.copy()
