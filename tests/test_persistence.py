@@ -46,7 +46,7 @@ def _encoded(metadata):
     "params",
     [{"covariance": "diagonal"}, {"covariance": "full"},
      {"covariance": "full", "shrinkage": "ledoit-wolf", "reg_covar": 1e-3, "n_jobs": 1},
-     {"covariance": "diagonal", "ddof": 1, "contamination": 0.05}],
+     {"covariance": "diagonal", "ddof": 1, "contamination": 0.05, "variance_floor": 0.5}],
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_round_trip_reproduces_scores_exactly(tmp_path, params, dtype):
