@@ -3,6 +3,10 @@
 Each function is the textbook formula written out with Python loops and
 NumPy, sharing no code with the compiled kernels, so that agreement between
 the two means something.  Slow on purpose; use it on small inputs.
+
+It validates nothing: it is the tests' reference, given only well-formed
+arrays, and not part of the supported API (malformed input may give NaN or
+an arbitrary exception here; the public functions refuse it).
 """
 
 import math
