@@ -63,14 +63,15 @@ def _format_table(header, rows):
     return "\n".join(lines)
 
 
-def _parameter_table(detector, names):
+def _parameter_table(detector, names, digits=10):
     """The fitted parameters as text: mu and sigma^2, or mu and the covariance."""
     if not hasattr(detector, "covariance_"):
         return _format_table(("feature", "mu", "sigma^2"),
-                             [(n, f"{m:.10g}", f"{v:.10g}")
+                             [(n, f"{m:.{digits}g}", f"{v:.{digits}g}")
                               for n, m, v in zip(names, detector.mean_, detector.var_)])
     return "\n".join([
-        _format_table(("feature", "mu"), [(n, f"{m:.10g}") for n, m in zip(names, detector.mean_)]),
+        _format_table(("feature", "mu"),
+                      [(n, f"{m:.{digits}g}") for n, m in zip(names, detector.mean_)]),
         "",
         "covariance:",
         _format_table(("", *names), [(n, *(f"{c:.4g}" for c in row))
@@ -139,7 +140,7 @@ def run_demo(covariance="diagonal", seed=0, n_train=2000, n_val=500, method="exa
         f"{split.X_val.shape[0]} ({int(split.y_val.sum())} labelled anomalies)")
     say(f"  model: {covariance} Gaussian, maximum-likelihood fit")
     say()
-    say(_parameter_table(detector, names))
+    say(_parameter_table(detector, names, digits=6))
     say()
     say(f"epsilon = {result.epsilon:.6g}   (log epsilon = {result.log_epsilon:.6g}; "
         f"{method} F1 search on the validation set)")
@@ -195,6 +196,23 @@ def _model_features(detector, table, label_column):
     return X, names
 
 
+class _NamedColumns:
+    """X with column names, read by the estimator as a DataFrame's: its
+    `feature_names_in_` and its error messages then name the CSV columns."""
+
+    def __init__(self, X, names):
+        self.values, self.columns = X, list(names)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype)
+
+
+def _fit(args, table, X, names):
+    """A detector fitted on X as the options say, knowing CSV column names."""
+    detector = GaussianAnomalyDetector(args.covariance, contamination=args.contamination)
+    return detector.fit(_NamedColumns(X, names) if table.has_header else X)
+
+
 def _row_label(table):
     """Rows as the user finds them: CSV line numbers, array row indices."""
     if table.has_header:
@@ -207,9 +225,7 @@ def _row_label(table):
 def cmd_fit(args, say):
     table = read_table(args.data)
     X, names = table.features(args.columns, exclude=(args.label_column,))
-    detector = GaussianAnomalyDetector(args.covariance, contamination=args.contamination).fit(X)
-    if table.has_header:
-        detector.feature_names_in_ = np.asarray(names, dtype=object)
+    detector = _fit(args, table, X, names)
     detector.save(args.model)
     say(f"fitted a {args.covariance} Gaussian on {X.shape[0]} rows x {X.shape[1]} features "
         f"of {args.data}")
@@ -270,9 +286,7 @@ def cmd_detect(args, say):
     table = read_table(args.data)
     labels = table.labels(args.label_column) if args.label_column else None
     X, names = table.features(args.columns, exclude=(args.label_column,))
-    detector = GaussianAnomalyDetector(args.covariance, contamination=args.contamination).fit(X)
-    if table.has_header:
-        detector.feature_names_in_ = np.asarray(names, dtype=object)
+    detector = _fit(args, table, X, names)
     say(f"{args.data}: {X.shape[0]} rows, features {', '.join(names)}"
         + (f"; labels {args.label_column!r} ({int(labels.sum())} anomalies)"
            if labels is not None else ""))

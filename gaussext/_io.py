@@ -100,16 +100,24 @@ class Table:
                                 f"({bad.size} such cell(s) in this column)")
         return values, None
 
+    def _looks_numeric(self, index):
+        """A column meant to hold numbers: any of its cells is one.  (A column
+        with a stray text cell is then reported, not silently left out.)"""
+        if not self.has_header:
+            return True
+        return any(_parse_float(cell) is not None for cell in self._csv_columns[index])
+
     def features(self, columns=None, exclude=()):
         """(X of shape (n_rows, n_selected) float64, selected names).
 
-        `columns` None selects every numeric column not in `exclude`;
-        otherwise exactly `columns`, each of which must exist and be numeric.
-        Empty and non-finite cells of a selected column raise DataError.
+        `columns` None selects every column not in `exclude` in which some
+        cell is a number; otherwise exactly `columns`, each of which must
+        exist.  A text, empty or non-finite cell of a selected column raises
+        DataError naming its line and column.
         """
         if columns is None:
             chosen = [i for i, name in enumerate(self.names)
-                      if name not in exclude and self._numeric_column(i, check=False)[0] is not None]
+                      if name not in exclude and self._looks_numeric(i)]
             if not chosen:
                 raise DataError(f"{self.path} has no numeric column to use as a feature "
                                 f"(columns: {', '.join(repr(n) for n in self.names)})")
@@ -123,8 +131,9 @@ class Table:
             column, problem = self._numeric_column(i)
             if problem is not None:
                 row, cell = problem
-                raise DataError(f"{self.where(row, self.names[i])}: column {self.names[i]!r} "
-                                f"is not numeric ({cell!r})")
+                raise DataError(f"{self.where(row, self.names[i])}: {cell!r} is not a number"
+                                + ("" if columns else "; choose the feature columns with "
+                                                      "--columns"))
             values.append(column)
         return np.column_stack(values), [self.names[i] for i in chosen]
 
