@@ -316,10 +316,10 @@ class GaussianizingTransformer(ParamsMixin):
                      else transform.in_domain(column))
             if not np.all(valid):
                 row = int(np.argmin(valid))
-                what = "the inverse of" if inverse else "the"
+                what = "the inverse of the" if inverse else "the"
                 raise ValueError(
-                    f"feature {j}, row {row}: value {column[row]!r} is outside the domain of "
-                    f"{what} {name!r} transform chosen at fit time"
+                    f"feature {j}, row {row}: value {float(column[row])!r} is outside the "
+                    f"domain of {what} {name!r} transform chosen at fit time"
                     + ("" if inverse else f" ({transform.domain})")
                 )
             with np.errstate(over="ignore"):
@@ -329,7 +329,7 @@ class GaussianizingTransformer(ParamsMixin):
                 row = int(np.argmin(np.isfinite(values)))
                 raise ValueError(
                     f"feature {j}, row {row}: the {name!r} transform"
-                    f"{' inverse' if inverse else ''} of {column[row]!r} overflows float64"
+                    f"{' inverse' if inverse else ''} of {float(column[row])!r} overflows float64"
                 )
             out[:, j] = values
         return out
