@@ -55,11 +55,24 @@ example:
 """
 
 
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _format_table(header, rows):
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    """Columns of numbers right-aligned, columns of text left-aligned."""
+    columns = list(zip(header, *rows))
+    widths = [max(len(str(cell)) for cell in column) for column in columns]
+    numeric = [all(_is_number(str(cell)) for cell in column[1:]) for column in columns]
     lines = []
     for row in (header, *rows):
-        lines.append("  ".join(str(cell).rjust(width) for cell, width in zip(row, widths)))
+        lines.append("  ".join(
+            str(cell).rjust(width) if is_numeric else str(cell).ljust(width)
+            for cell, width, is_numeric in zip(row, widths, numeric)).rstrip())
     return "\n".join(lines)
 
 
@@ -119,7 +132,7 @@ def _flagged_table(detector, X, names, log_density, labels, k, row_label):
     if labels is not None:
         header.append("label")
     if tops is not None:
-        header.append(f"top features (-log p above the mean's, {k})")
+        header.append("top features (-log p above its value at the mean)")
     return flagged, _format_table(header, rows)
 
 
