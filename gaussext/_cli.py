@@ -222,7 +222,8 @@ class _NamedColumns:
 
 def _fit(args, table, X, names):
     """A detector fitted on X as the options say, knowing CSV column names."""
-    detector = GaussianAnomalyDetector(args.covariance, contamination=args.contamination)
+    detector = GaussianAnomalyDetector(args.covariance, contamination=args.contamination,
+                                       reg_covar=args.reg_covar)
     return detector.fit(_NamedColumns(X, names) if table.has_header else X)
 
 
@@ -248,15 +249,23 @@ def cmd_fit(args, say):
     say(f"wrote {args.model}")
 
 
+def _tune(detector, X, labels, column, method):
+    """tune_threshold, with the label column named in its errors."""
+    try:
+        return detector.tune_threshold(X, labels, method=method)
+    except ValueError as exc:
+        raise DataError(f"labels {column!r}: {exc}") from exc
+
+
 def cmd_tune(args, say):
     detector = _load_model(args.model)
     table = read_table(args.data)
     labels = table.labels(args.label_column)
     X, _ = _model_features(detector, table, args.label_column)
-    result = detector.tune_threshold(X, labels, method=args.method)
+    result = _tune(detector, X, labels, args.label_column, args.method)
     target = args.out or args.model
     detector.save(target)
-    scores = evaluate(labels, detector.score_samples(X), result.epsilon)
+    scores = evaluate(labels, detector.score_samples(X), log_epsilon=result.log_epsilon)
     say(f"epsilon = {result.epsilon:.10g}   (log epsilon = {result.log_epsilon:.10g}; "
         f"{args.method} F1 search on {X.shape[0]} labelled rows of {args.data})")
     say(_scores_line(scores))
@@ -309,7 +318,7 @@ def cmd_detect(args, say):
     say()
     result = None
     if labels is not None:
-        result = detector.tune_threshold(X, labels, method=args.method)
+        result = _tune(detector, X, labels, args.label_column, args.method)
         say(f"epsilon = {result.epsilon:.10g}   (log epsilon = {result.log_epsilon:.10g}; "
             f"{args.method} F1 search on the labelled rows)")
     else:
@@ -317,7 +326,7 @@ def cmd_detect(args, say):
             f"the {args.contamination} quantile of the training scores: no labels given)")
     log_density = detector.score_samples(X)
     if labels is not None:
-        say(_scores_line(evaluate(labels, log_density, result.epsilon)))
+        say(_scores_line(evaluate(labels, log_density, log_epsilon=result.log_epsilon)))
     k = min(args.explain, X.shape[1])
     flagged, text = _flagged_table(detector, X, names, log_density, labels, k, _row_label(table))
     say()
@@ -384,6 +393,9 @@ def _add_model_options(parser):
     parser.add_argument("--contamination", type=float, default=0.1,
                         help="fraction of training rows below epsilon when no labels choose "
                              "it (default: 0.1)")
+    parser.add_argument("--reg-covar", type=float, default=0.0,
+                        help="added to every variance: makes constant or dependent features "
+                             "usable (default: 0)")
 
 
 def _add_command(commands, name, help_text, description, epilog, handler):

@@ -30,7 +30,8 @@ class Evaluation:
     tp, fp, fn, tn : int
         The four counts; they sum to the number of samples.
     epsilon : float
-        The density threshold evaluated (anomaly iff p(x) < epsilon).
+        The density threshold evaluated (anomaly iff p(x) < epsilon); with
+        `log_epsilon` given, ``exp(log_epsilon)``.
     precision : float
         tp / (tp + fp); 0.0 when nothing is flagged.
     recall : float
@@ -81,14 +82,16 @@ class Evaluation:
         return _ratio((1 + weight) * self.tp, (1 + weight) * self.tp + weight * self.fn + self.fp)
 
 
-def evaluate(y_true, log_density, epsilon):
+def evaluate(y_true, log_density, epsilon=None, *, log_epsilon=None):
     """Confusion counts, precision, recall and F1 of the threshold `epsilon`.
 
     A point is flagged as an anomaly iff ``p(x) < epsilon``, decided in log
     space as ``log_density < log(epsilon)``, the rule the detector's
     ``predict`` and :func:`gaussext.select_threshold` use.  At a tuned
     ``ThresholdResult.epsilon`` this reproduces that result's counts and
-    scores.
+    scores; passing its ``log_epsilon`` instead does so by construction,
+    also where two scores are so close that rounding ``log(exp(.))`` could
+    move the boundary past one of them.
 
     Parameters
     ----------
@@ -100,6 +103,9 @@ def evaluate(y_true, log_density, epsilon):
         allowed, NaN and +inf not.
     epsilon : float >= 0
         Density threshold in probability units; 0 flags nothing.
+    log_epsilon : float, keyword-only
+        The threshold in log-density units (-inf flags nothing), instead of
+        `epsilon`; give exactly one of the two.
 
     Returns
     -------
@@ -113,7 +119,8 @@ def evaluate(y_true, log_density, epsilon):
     ------
     TypeError, ValueError
         For labels other than 0/1, lengths that differ, NaN or +inf scores,
-        and an epsilon that is negative, infinite or not a number.
+        an epsilon that is negative, infinite or not a number, a log_epsilon
+        that is NaN or +inf, and both or neither of the two given.
 
     Examples
     --------
@@ -124,8 +131,18 @@ def evaluate(y_true, log_density, epsilon):
     """
     scores = check_log_density(log_density)
     labels = check_labels(y_true, scores.shape[0], name="y_true", both_classes=False)
-    check_scalar(epsilon, "epsilon", kind=numbers.Real, low=0.0)
-    log_epsilon = math.log(epsilon) if epsilon > 0 else -math.inf
+    if (epsilon is None) == (log_epsilon is None):
+        raise TypeError("give exactly one of epsilon (probability units) and log_epsilon")
+    if epsilon is not None:
+        check_scalar(epsilon, "epsilon", kind=numbers.Real, low=0.0)
+        log_epsilon = math.log(epsilon) if epsilon > 0 else -math.inf
+    else:
+        if isinstance(log_epsilon, bool) or not isinstance(log_epsilon, numbers.Real):
+            raise TypeError(f"log_epsilon must be a real number, got {log_epsilon!r}")
+        if math.isnan(log_epsilon) or log_epsilon == math.inf:
+            raise ValueError(f"log_epsilon must be a number below +inf, got {log_epsilon!r}")
+        with np.errstate(under="ignore"):
+            epsilon = float(np.exp(log_epsilon))
     flagged = scores < log_epsilon
     is_anomaly = labels.view(bool)
     tp = int(np.count_nonzero(flagged & is_anomaly))

@@ -140,27 +140,26 @@ class Table:
     def labels(self, name):
         """0/1 labels (uint8) from a column (or, for .npz, a 1-D array) `name`."""
         if self._extra and name in self._extra:
-            values, where = self._extra[name], lambda row: f"{self.path}, array {name!r}, index {row}"
-            if values.shape != (self.n_rows,):
-                raise DataError(f"{self.path}: label array {name!r} has shape {values.shape}, "
-                                f"expected ({self.n_rows},)")
+            values = self._extra[name]
+            if values.shape != (self.n_rows,) or values.dtype.kind not in "biuf":
+                raise DataError(f"{self.path}: label array {name!r} has dtype {values.dtype} "
+                                f"and shape {values.shape}; 0/1 numbers of shape "
+                                f"({self.n_rows},) are needed")
+            values = values.astype(np.float64)
+            shown, place = values, lambda row: f"{self.path}, array {name!r}, index {row}"
         else:
             index = self._column_index(name, role="label column")
-            where = lambda row: self.where(row, name)  # noqa: E731
             values, problem = self._numeric_column(index, check=False)
             if problem is not None:
                 row, cell = problem
-                raise DataError(f"{where(row)}: label {cell!r} is not 0 or 1")
-        try:
-            values = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{self.path}: labels {name!r} are not numbers ({exc})") from exc
-        bad = np.flatnonzero((values != 0) & (values != 1))
+                raise DataError(f"{self.where(row, name)}: label {cell!r} is not 0 or 1")
+            shown = self._csv_columns[index] if self.has_header else values
+            place = lambda row: self.where(row, name)  # noqa: E731
+        bad = np.flatnonzero((values != 0) & (values != 1))  # NaN included
         if bad.size:
             row = int(bad[0])
-            raw = self._csv_columns[index][row] if self.has_header and name in self.names \
-                else values[row]
-            raise DataError(f"{where(row)}: label {raw!r} is not 0 or 1 (1 = anomaly, "
+            cell = shown[row] if isinstance(shown, list) else float(shown[row])
+            raise DataError(f"{place(row)}: label {cell!r} is not 0 or 1 (1 = anomaly, "
                             f"0 = normal; {bad.size} such label(s))")
         return values.astype(np.uint8)
 

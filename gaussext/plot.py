@@ -255,7 +255,8 @@ def report(detector, X, y_true=None, *, threshold_result=None, feature_names=Non
     columns = max(n_hist, lower, 1)
     figure = Figure(figsize=(3.2 * columns, 2.8 * (1 + (lower > 0))), layout="constrained")
     grid = figure.add_gridspec(1 + (lower > 0), columns)
-    histograms(detector, X[:, :n_hist] if n_hist == X.shape[1] else X, feature_names,
+    # one axes per histogram drawn: the first n_hist features
+    histograms(detector, X, feature_names,
                axes=[figure.add_subplot(grid[0, j]) for j in range(n_hist)])
     position = 0
     if X.shape[1] >= 2:

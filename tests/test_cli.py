@@ -163,7 +163,7 @@ CLI_BAD_INPUTS = [
     (["tune", "m.npz", "one.csv", "--label-column", "y"],
      {"m.npz": Model(_GOOD, ["a", "b"]),
       "one.csv": _csv_text(["a", "b", "y"], [(*row, 0) for row in _GOOD])}, 1,
-     "holds a single class"),
+     "labels 'y': y_true holds a single class: every label is 0 (normal)"),
     # a model and data that do not fit together
     (["score", "m.npz", "wide.npy"], {"m.npz": Model(_GOOD), "wide.npy": np.ones((5, 3))}, 1,
      "wide.npy has 3 numeric feature column(s) (['0', '1', '2']), but the model was fitted on 2"),
@@ -178,6 +178,12 @@ CLI_BAD_INPUTS = [
     # malformed arrays
     (["fit", "flat.npy", "--model", "m.npz"], {"flat.npy": np.ones(5)}, 1,
      "flat.npy: the array has shape (5,); a 2-D array"),
+    (["tune", "m.npz", "val.npz", "--label-column", "y"],
+     {"m.npz": Model(_GOOD), "val.npz": {"X": _GOOD, "y": np.full(40, 0.5)}}, 1,
+     "val.npz, array 'y', index 0: label 0.5 is not 0 or 1"),
+    (["tune", "m.npz", "val.npy", "--label-column", "2"],
+     {"m.npz": Model(_GOOD), "val.npy": np.column_stack([_GOOD, np.full(40, 3)])}, 1,
+     "val.npy, row 0, column 2: label 3.0 is not 0 or 1 (1 = anomaly, 0 = normal; 40 such"),
     (["fit", "str.npy", "--model", "m.npz"], {"str.npy": np.array([["a", "b"]])}, 1,
      "str.npy: the array has dtype <U1; numbers are needed"),
     (["fit", "nan.npy", "--model", "m.npz"], {"nan.npy": np.array([[1.0, 2.0], [np.nan, 1.0]])},
@@ -239,6 +245,15 @@ def test_bad_input_is_one_line_and_an_exit_status(argv, files, status, fragment,
     assert err.count("\n") == 1 and err.startswith("gaussext: error: "), err
     assert fragment in err
     assert "Traceback" not in err
+
+
+def test_reg_covar_makes_a_constant_column_usable(tmp_path, capsys):
+    (tmp_path / "c.csv").write_text(_csv_text(["a", "k"], [(i, 3) for i in range(20)]))
+    status, out, _ = _run(["fit", str(tmp_path / "c.csv"), "--model", str(tmp_path / "m.npz"),
+                           "--reg-covar", "0.5"], capsys)
+    assert status == 0
+    det = GaussianAnomalyDetector.load(str(tmp_path / "m.npz"))
+    np.testing.assert_allclose(det.var_, [np.var(np.arange(20)) + 0.5, 0.5], rtol=1e-12)
 
 
 def test_bad_input_through_the_real_process(tmp_path):

@@ -64,6 +64,21 @@ def test_tuned_threshold_gives_the_same_numbers(method, covariance):
     assert result.tp + result.fp + result.fn + result.tn == split.y_val.shape[0]
 
 
+def test_log_epsilon_reproduces_the_tuned_counts_by_construction():
+    # two distinct scores one ulp apart: the tuned threshold is the upper one
+    # itself, which exp/log rounding may not survive; log_epsilon always does
+    low = -7.0
+    scores = np.array([low, np.nextafter(low, 0.0), -1.0, -2.0, -30.0])
+    labels = np.array([1, 0, 0, 0, 1])
+    tuned = select_threshold(labels, scores)
+    result = evaluate(labels, scores, log_epsilon=tuned.log_epsilon)
+    assert (result.tp, result.fp, result.fn, result.tn) == (
+        tuned.true_positives, tuned.false_positives, tuned.false_negatives,
+        tuned.true_negatives) == (2, 0, 0, 3)
+    assert result.epsilon == tuned.epsilon
+    assert evaluate(labels, scores, log_epsilon=-np.inf).tp == 0
+
+
 def test_tuned_threshold_on_the_course_data(ex8):
     data = ex8("ex8data2")
     scores = GaussianAnomalyDetector().fit(data["X"]).score_samples(data["Xval"])
@@ -78,11 +93,23 @@ def test_tuned_threshold_on_the_course_data(ex8):
     (math.inf, ValueError, "epsilon must be finite"),
     (math.nan, ValueError, "epsilon must be finite"),
     ("0.1", TypeError, "epsilon must be a real number"),
-    (None, TypeError, "epsilon must be a real number"),
+    (None, TypeError, "give exactly one of epsilon"),
 ])
 def test_bad_epsilon(epsilon, error, message):
     with pytest.raises(error, match=message):
         evaluate(LABELS, SCORES, epsilon)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({}, TypeError, "give exactly one of epsilon"),
+    ({"epsilon": 0.1, "log_epsilon": -2.0}, TypeError, "give exactly one of epsilon"),
+    ({"log_epsilon": math.nan}, ValueError, "log_epsilon must be a number below \\+inf"),
+    ({"log_epsilon": math.inf}, ValueError, "log_epsilon must be a number below \\+inf"),
+    ({"log_epsilon": "x"}, TypeError, "log_epsilon must be a real number"),
+])
+def test_bad_threshold_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        evaluate(LABELS, SCORES, **kwargs)
 
 
 def test_bad_labels_scores_and_beta():
