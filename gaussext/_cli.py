@@ -227,13 +227,6 @@ def _fit(args, table, X, names):
     return detector.fit(_NamedColumns(X, names) if table.has_header else X)
 
 
-def _row_label(table):
-    """Rows as the user finds them: CSV line numbers, array row indices."""
-    if table.has_header:
-        return lambda i: f"line {table._csv_lines[i]}"
-    return int
-
-
 # -- commands ----------------------------------------------------------------
 
 def cmd_fit(args, say):
@@ -296,7 +289,7 @@ def cmd_score(args, say):
         write_records(sys.stdout, fields, records, format="csv")
         return
     write_records(args.out, fields, records)
-    flagged, text = _flagged_table(detector, X, names, log_density, None, k, _row_label(table))
+    flagged, text = _flagged_table(detector, X, names, log_density, None, k, table.row_label)
     say(f"scored {X.shape[0]} rows of {args.data}: {flagged.size} flagged "
         f"(p(x) < epsilon = {detector.epsilon_:.6g})")
     if flagged.size:
@@ -328,7 +321,7 @@ def cmd_detect(args, say):
     if labels is not None:
         say(_scores_line(evaluate(labels, log_density, log_epsilon=result.log_epsilon)))
     k = min(args.explain, X.shape[1])
-    flagged, text = _flagged_table(detector, X, names, log_density, labels, k, _row_label(table))
+    flagged, text = _flagged_table(detector, X, names, log_density, labels, k, table.row_label)
     say()
     say(f"flagged rows (p(x) < epsilon): {flagged.size}")
     if flagged.size:
@@ -507,6 +500,10 @@ def main(argv=None):
     except (DataError, ValueError, TypeError) as exc:
         # library validation errors are written for users: one line each
         print(f"gaussext: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    except OSError as exc:  # writing a model, scores or a figure
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"gaussext: error: cannot write {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_DATA_ERROR
     finally:
         for warning in caught:

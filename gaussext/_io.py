@@ -63,6 +63,10 @@ class Table:
             f", column {column!r}" if self.has_header else f", column {column}")
         return f"{self.path}, {place}{named}"
 
+    def row_label(self, row):
+        """How a user finds data row `row`: "line 7" (CSV) or the index (arrays)."""
+        return f"line {self._csv_lines[row]}" if self.has_header else int(row)
+
     def _column_index(self, name, role="column"):
         if name not in self.names:
             shown = ", ".join(repr(n) for n in self.names[:20])

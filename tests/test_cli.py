@@ -175,6 +175,10 @@ CLI_BAD_INPUTS = [
     (["score", "m.npz", "good.csv", "--out", "scores.txt"],
      {"m.npz": Model(_GOOD, ["a", "b"]), "good.csv": GOOD_CSV}, 1,
      "cannot write scores.txt: the output must end in .csv or .json"),
+    (["fit", "good.csv", "--model", "nodir/m.npz"], {"good.csv": GOOD_CSV}, 1,
+     "cannot write nodir/m.npz: No such file or directory"),
+    (["detect", "good.csv", "--plot", "nodir/r.png"], {"good.csv": GOOD_CSV}, 1,
+     "cannot write nodir/r.png: No such file or directory"),
     # malformed arrays
     (["fit", "flat.npy", "--model", "m.npz"], {"flat.npy": np.ones(5)}, 1,
      "flat.npy: the array has shape (5,); a 2-D array"),
