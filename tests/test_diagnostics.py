@@ -70,3 +70,14 @@ def test_rows_and_validation():
         gaussianity(bad)
     with pytest.raises(ValueError, match="Expected a 2-D array"):
         gaussianity(X_KNOWN[:, 0])
+
+
+def test_server_metrics_are_gaussian_without_their_anomalies(server_csv):
+    # as the README says: the 9 labelled outliers make the file fail the test,
+    # its 298 normal rows pass it
+    X, labels = server_csv
+    whole, normal = gaussianity(X), gaussianity(X[labels == 0])
+    assert np.all(whole.p_value < 1e-20) and np.all(whole.excess_kurtosis > 15)
+    np.testing.assert_allclose(normal.p_value, stats.normaltest(X[labels == 0]).pvalue,
+                               rtol=1e-9)
+    assert np.all(normal.p_value > 0.2) and normal.suggested == ("identity", "identity")
