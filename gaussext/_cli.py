@@ -377,16 +377,34 @@ def _positive_int(text):
     return value
 
 
+def _number_in(low, high, low_inclusive, high_inclusive):
+    """An argparse type: a float in the interval, else a usage error."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        inside = ((value > low or (low_inclusive and value == low))
+                  and (value < high or (high_inclusive and value == high)))
+        if not inside:
+            raise argparse.ArgumentTypeError(
+                f"must be in {'[' if low_inclusive else '('}{low}, {high}"
+                f"{']' if high_inclusive else ')'}, got {text}")
+        return value
+    return parse
+
+
 def _add_model_options(parser):
     parser.add_argument("--covariance", choices=("diagonal", "full"), default="diagonal",
                         help="per-feature or multivariate model (default: diagonal)")
     parser.add_argument("--columns", nargs="+", metavar="NAME",
                         help="feature columns to use (default: every numeric column but the "
                              "label column); index numbers for .npy/.npz data")
-    parser.add_argument("--contamination", type=float, default=0.1,
+    parser.add_argument("--contamination", type=_number_in(0, 0.5, False, True), default=0.1,
                         help="fraction of training rows below epsilon when no labels choose "
                              "it (default: 0.1)")
-    parser.add_argument("--reg-covar", type=float, default=0.0,
+    parser.add_argument("--reg-covar", type=_number_in(0, float("inf"), True, False),
+                        default=0.0,
                         help="added to every variance: makes constant or dependent features "
                              "usable (default: 0)")
 
@@ -463,7 +481,7 @@ def build_parser():
     inspect.add_argument("data", metavar="DATA")
     inspect.add_argument("--columns", nargs="+", metavar="NAME", help="columns to inspect")
     inspect.add_argument("--label-column", metavar="NAME", help="a column to leave out")
-    inspect.add_argument("--alpha", type=float, default=0.01,
+    inspect.add_argument("--alpha", type=_number_in(0, 1, False, False), default=0.01,
                          help="level of the normality test (default: 0.01)")
 
     demo = _add_command(commands, "demo", "fit, tune and report on generated server metrics",

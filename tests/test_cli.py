@@ -208,6 +208,12 @@ CLI_BAD_INPUTS = [
     (["score", "m.npz", "good.csv", "--explain", "-1"], {"good.csv": GOOD_CSV}, 2,
      "argument --explain: must be >= 0, got -1"),
     (["demo", "--n-train", "1"], {}, 2, "--n-train and --n-val must be at least 2"),
+    (["detect", "good.csv", "--contamination", "0.9"], {"good.csv": GOOD_CSV}, 2,
+     "argument --contamination: must be in (0, 0.5], got 0.9"),
+    (["fit", "good.csv", "--model", "m.npz", "--reg-covar", "-1"], {"good.csv": GOOD_CSV}, 2,
+     "argument --reg-covar: must be in [0, inf), got -1"),
+    (["inspect", "good.csv", "--alpha", "one"], {"good.csv": GOOD_CSV}, 2,
+     "argument --alpha: not a number: 'one'"),
 ]
 
 
