@@ -191,16 +191,17 @@ def _load_model(path):
         raise DataError(f"{path} is a directory, not a model file") from exc
 
 
-def _model_features(detector, table, label_column):
-    """(X, names) of `table` laid out as `detector` was fitted."""
+def _model_features(detector, table, label_column, columns=None):
+    """(X, names) of `table` laid out as `detector` was fitted: the given
+    `columns`, else the model's own columns by name, else every numeric one."""
     fitted = getattr(detector, "feature_names_in_", None)
-    if fitted is not None and table.has_header:
+    if fitted is not None and table.has_header and columns is None:
         missing = [name for name in fitted if name not in table.names]
         if missing:
             raise DataError(f"{table.path} lacks column(s) {missing} that the model was "
                             f"fitted on (it was fitted on {list(fitted)})")
         return table.features(list(fitted))
-    X, names = table.features(exclude=(label_column,))
+    X, names = table.features(columns, exclude=(label_column,))
     if X.shape[1] != detector.n_features_in_:
         raise DataError(f"{table.path} has {X.shape[1]} numeric feature column(s) ({names}), "
                         f"but the model was fitted on {detector.n_features_in_}")
@@ -254,7 +255,7 @@ def cmd_tune(args, say):
     detector = _load_model(args.model)
     table = read_table(args.data)
     labels = table.labels(args.label_column)
-    X, _ = _model_features(detector, table, args.label_column)
+    X, _ = _model_features(detector, table, args.label_column, args.columns)
     result = _tune(detector, X, labels, args.label_column, args.method)
     target = args.out or args.model
     detector.save(target)
@@ -280,7 +281,7 @@ def _score_records(detector, X, names, log_density, k):
 def cmd_score(args, say):
     detector = _load_model(args.model)
     table = read_table(args.data)
-    X, names = _model_features(detector, table, None)
+    X, names = _model_features(detector, table, args.label_column, args.columns)
     log_density = detector.score_samples(X)
     k = min(args.explain, X.shape[1])
     fields = ["row", "log_density", "decision", "anomaly"] + (["top_features"] if k else [])
@@ -409,6 +410,13 @@ def _add_model_options(parser):
                              "usable (default: 0)")
 
 
+def _add_column_option(parser):
+    parser.add_argument("--columns", nargs="+", metavar="NAME",
+                        help="the feature columns, in the model's order (default: the columns "
+                             "the model was fitted on, by name; for a model fitted on .npy "
+                             "data every numeric column)")
+
+
 def _add_command(commands, name, help_text, description, epilog, handler):
     parser = commands.add_parser(name, help=help_text, description=description, epilog=epilog,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -447,6 +455,7 @@ def build_parser():
     tune.add_argument("--method", choices=("exact", "grid"), default="exact",
                       help="exact scan or the classic 1000-step grid (default: exact)")
     tune.add_argument("--out", metavar="MODEL", help="write the tuned model here instead")
+    _add_column_option(tune)
 
     score = _add_command(commands, "score", "score rows with a saved model",
                          "Write log p(x), log p(x) - log epsilon and the anomaly flag (1 when "
@@ -458,6 +467,9 @@ def build_parser():
     score.add_argument("--out", metavar="FILE", help="output file, .csv or .json")
     score.add_argument("--explain", type=_positive_int, default=0, metavar="K",
                        help="name the K features adding most to -log p(x) of flagged rows")
+    _add_column_option(score)
+    score.add_argument("--label-column", metavar="NAME",
+                       help="a label column to leave out of the features")
 
     detect = _add_command(commands, "detect", "fit, tune and report in one step",
                           "Fit a Gaussian to DATA, choose epsilon by F1 when labels are given "

@@ -170,6 +170,9 @@ CLI_BAD_INPUTS = [
     (["score", "m.npz", "short.csv"],
      {"m.npz": Model(_GOOD, ["a", "b"]), "short.csv": "a,c\n1,2\n"}, 1,
      "short.csv lacks column(s) ['b'] that the model was fitted on"),
+    (["score", "m.npz", "good.csv", "--columns", "a"],
+     {"m.npz": Model(_GOOD), "good.csv": GOOD_CSV}, 1,
+     "good.csv has 1 numeric feature column(s) (['a']), but the model was fitted on 2"),
     (["score", "bad.npz", "good.csv"], {"bad.npz": "not a model", "good.csv": GOOD_CSV}, 1,
      "bad.npz is not a valid gaussext model file"),
     (["score", "m.npz", "good.csv", "--out", "scores.txt"],
@@ -255,6 +258,20 @@ def test_bad_input_is_one_line_and_an_exit_status(argv, files, status, fragment,
     assert err.count("\n") == 1 and err.startswith("gaussext: error: "), err
     assert fragment in err
     assert "Traceback" not in err
+
+
+def test_a_model_fitted_on_npy_scores_chosen_csv_columns(tmp_path, capsys):
+    # no column names in the model: --columns (or --label-column) picks the features
+    np.save(tmp_path / "train.npy", _GOOD)
+    (tmp_path / "good.csv").write_text(GOOD_CSV)
+    model = str(tmp_path / "m.npz")
+    assert _run(["fit", str(tmp_path / "train.npy"), "--model", model], capsys)[0] == 0
+    expected = GaussianAnomalyDetector().fit(_GOOD).score_samples(_GOOD)
+    for options in (["--columns", "a", "b"], ["--label-column", "y"]):
+        status, out, _ = _run(["score", model, str(tmp_path / "good.csv"), *options], capsys)
+        assert status == 0
+        np.testing.assert_array_equal(
+            [float(r["log_density"]) for r in csv.DictReader(io.StringIO(out))], expected)
 
 
 def test_reg_covar_makes_a_constant_column_usable(tmp_path, capsys):
