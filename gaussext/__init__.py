@@ -12,10 +12,16 @@ select_threshold, ThresholdResult
     Epsilon by F1 on labelled scores.
 NotFittedError
     Raised when a model is used before ``fit``.
+evaluate, Evaluation
+    Counts, precision, recall and F-scores of a threshold on labelled data.
+GaussianizingTransformer
+    Per-feature transforms towards a normal distribution, chosen by a
+    normality test.
 
 Modules: ``gaussext.datasets`` (synthetic server metrics), ``gaussext.oracle``
 (plain-Python reference formulas), ``gaussext.compat`` (drop-in for the
-classic course/notebook class).
+classic course/notebook class), ``gaussext.diagnostics`` (Gaussianity of
+each feature), ``gaussext.plot`` (figures; needs the ``plot`` extra).
 """
 
 try:
@@ -28,6 +34,8 @@ except ImportError as exc:  # pragma: no cover - depends on how it was run
     ) from exc
 
 from gaussext._estimator import ConditioningWarning, GaussianAnomalyDetector
+from gaussext._evaluate import Evaluation, evaluate
+from gaussext._transform import GaussianizingTransformer
 from gaussext._threshold import ThresholdResult, select_threshold
 from gaussext._validation import NotFittedError
 
@@ -35,9 +43,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConditioningWarning",
+    "Evaluation",
     "GaussianAnomalyDetector",
+    "GaussianizingTransformer",
     "NotFittedError",
     "ThresholdResult",
     "select_threshold",
+    "evaluate",
     "__version__",
 ]

@@ -1,7 +1,6 @@
 """The estimator: GaussianAnomalyDetector."""
 
 import contextlib
-import inspect
 import math
 import numbers
 import warnings
@@ -9,6 +8,7 @@ import warnings
 import numpy as np
 
 from gaussext import _kernels, _persistence, _shrinkage
+from gaussext._params import ParamsMixin
 from gaussext._threshold import density_from_log, select_threshold
 from gaussext._validation import check_array, check_finite, check_scalar, not_fitted_error
 
@@ -122,7 +122,7 @@ def _centred_moments(X, covariance, n_threads):
     return mean, scatter
 
 
-class GaussianAnomalyDetector:
+class GaussianAnomalyDetector(ParamsMixin):
     r"""Anomaly detection with a Gaussian density model.
 
     Fits a normal distribution to (mostly) normal data and flags a point x as
@@ -228,38 +228,7 @@ class GaussianAnomalyDetector:
         self.shrinkage = shrinkage
         self.n_jobs = n_jobs
 
-    # -- scikit-learn estimator protocol ----------------------------------
-
-    @classmethod
-    def _get_param_names(cls):
-        signature = inspect.signature(cls.__init__)
-        return sorted(name for name in signature.parameters if name != "self")
-
-    def get_params(self, deep=True):
-        """Parameters of this estimator, as a dict (scikit-learn protocol)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set parameters by name and return self (scikit-learn protocol)."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
-                    f"Valid parameters are: {valid!r}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        defaults = {
-            name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()
-        }
-        changed = [
-            f"{name}={value!r}" for name, value in self.get_params().items()
-            if not (value is defaults[name] or (type(value) is type(defaults[name]) and value == defaults[name]))
-        ]
-        return f"{type(self).__name__}({', '.join(changed)})"
+    # -- scikit-learn estimator protocol (get_params, set_params: ParamsMixin)
 
     def __sklearn_tags__(self):
         # Only scikit-learn calls this, so scikit-learn is importable here.
@@ -614,6 +583,40 @@ class GaussianAnomalyDetector:
         ndarray of shape (n_samples,), float64
         """
         return density_from_log(self.score_samples(X))
+
+    def explain(self, X):
+        r"""Each sample's -log p(x) split into one contribution per feature.
+
+        Diagonal model: feature j's own term,
+        :math:`c_j = \tfrac12 \log(2\pi\sigma_j^2) + (x_j - \mu_j)^2 / (2\sigma_j^2)`.
+
+        Full model: over the whitened residual :math:`z = L^{-1}(x - \mu)`,
+        with L the lower Cholesky factor of the covariance (`cholesky_factor_`),
+        :math:`c_j = \tfrac12 z_j^2 + \log L_{jj} + \tfrac12 \log 2\pi`.
+        :math:`z_j` is what feature j adds that features 0..j-1 (earlier
+        columns) do not predict, scaled by its conditional standard
+        deviation :math:`L_{jj}`; so this attribution depends on the column
+        order: feature 0 is judged alone, the last given all the others.
+        With a diagonal covariance both formulas agree.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features), float64
+            Row i sums to ``-score_samples(X)[i]`` up to rounding; a large
+            entry names a feature that made the point unlikely.
+        """
+        X = self._validate_for_scoring(X)
+        check_finite(X)
+        residual = np.asarray(X, dtype=np.float64) - self.mean_
+        if not hasattr(self, "cholesky_factor_"):  # the model fitted, not the parameter
+            # standardise before squaring: a residual beyond 1e154 must not overflow
+            return 0.5 * (_LOG_2PI + np.log(self.var_)) + 0.5 * (residual * self._inv_std)**2
+        whitened = residual @ self._inverse_factor.T
+        return 0.5 * (_LOG_2PI + whitened**2) + np.log(np.diagonal(self.cholesky_factor_))
 
     def save(self, path):
         """Write the fitted model to `path`, an ``.npz`` file in a safe format.

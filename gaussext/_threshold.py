@@ -30,8 +30,9 @@ class ThresholdResult:
         The chosen threshold, in probability and in log-density units.
     f1, precision, recall : float
         The scores reached on the labelled set at that threshold.
-    true_positives, false_positives, false_negatives : int
-        The counts behind them.
+    true_positives, false_positives, false_negatives, true_negatives : int
+        The counts behind them; :func:`gaussext.evaluate` at `epsilon` gives
+        the same counts and scores.
     thresholds : ndarray of shape (n_candidates,)
         Candidate thresholds in log-density units, ascending.
     precision_curve, recall_curve, f1_curve : ndarray of shape (n_candidates,)
@@ -48,6 +49,7 @@ class ThresholdResult:
     true_positives: int
     false_positives: int
     false_negatives: int
+    true_negatives: int
     thresholds: np.ndarray
     precision_curve: np.ndarray
     recall_curve: np.ndarray
@@ -136,7 +138,7 @@ def density_from_log(log_density):
         return np.exp(log_density)
 
 
-def _result(method, n_anomalies, thresholds, tp, fp, precision, recall, f1, best,
+def _result(method, n_anomalies, n_normal, thresholds, tp, fp, precision, recall, f1, best,
             epsilon=None):
     """Build a ThresholdResult from the candidates and the index of the best."""
     if best is None:  # no candidate found any anomaly: flag nothing
@@ -156,6 +158,7 @@ def _result(method, n_anomalies, thresholds, tp, fp, precision, recall, f1, best
         true_positives=best_tp,
         false_positives=best_fp,
         false_negatives=n_anomalies - best_tp,
+        true_negatives=n_normal - best_fp,
         thresholds=thresholds,
         precision_curve=precision,
         recall_curve=recall,
@@ -180,7 +183,8 @@ def _exact_scan(labels, scores):
     midpoint = group_value / 2 + next_value / 2
     thresholds = np.where(midpoint > group_value, midpoint, next_value)
     n_anomalies = int(tp[-1])
-    return _result("exact", n_anomalies, thresholds, tp, fp, precision, recall, f1, best)
+    n_normal = labels.shape[0] - n_anomalies
+    return _result("exact", n_anomalies, n_normal, thresholds, tp, fp, precision, recall, f1, best)
 
 
 def grid_search(labels, probabilities, steps):
@@ -213,5 +217,5 @@ def grid_search(labels, probabilities, steps):
     f1 = 2.0 * tp / (tp + fp + n_anomalies)
     with np.errstate(divide="ignore"):
         thresholds = np.log(epsilons)
-    return _result("grid", n_anomalies, thresholds, tp, fp, precision, recall, f1, best,
+    return _result("grid", n_anomalies, labels.shape[0] - n_anomalies, thresholds, tp, fp, precision, recall, f1, best,
                    epsilon=None if best is None else float(epsilons[best]))

@@ -178,11 +178,13 @@ def check_finite(array, *, name="X"):
         )
 
 
-def check_labels(y, n_samples, *, name="y"):
+def check_labels(y, n_samples, *, name="y", both_classes=True):
     """Validate binary anomaly labels and return them as uint8 (1 = anomaly).
 
     Accepted: an array-like of shape (n_samples,) or (n_samples, 1) holding
-    only 0 and 1 (integers, floats or booleans), with both values present.
+    only 0 and 1 (integers, floats or booleans), with both values present
+    (unless `both_classes` is False: evaluating needs no anomaly, choosing a
+    threshold does).
     {-1, +1} labels are refused rather than guessed at, because scikit-learn's
     predict uses -1 for an anomaly while this package's labels use 1.
     """
@@ -215,7 +217,7 @@ def check_labels(y, n_samples, *, name="y"):
             + (". For -1/+1 labels pass (y == -1)" if np.all(np.isin(labels, (-1, 1))) else "")
         )
     n_anomalies = int(is_one.sum())
-    if n_anomalies == 0 or n_anomalies == n_samples:
+    if both_classes and (n_anomalies == 0 or n_anomalies == n_samples):
         present = "1 (anomaly)" if n_anomalies else "0 (normal)"
         raise ValueError(
             f"{name} holds a single class: every label is {present}; choosing a "

@@ -172,9 +172,10 @@ def test_not_fitted_error_without_sklearn_semantics():
 
 
 def test_public_names():
-    assert set(gaussext.__all__) == {"ConditioningWarning", "GaussianAnomalyDetector",
-                                     "NotFittedError", "ThresholdResult", "select_threshold",
-                                     "__version__"}
+    assert set(gaussext.__all__) == {"ConditioningWarning", "Evaluation",
+                                     "GaussianAnomalyDetector", "GaussianizingTransformer",
+                                     "NotFittedError", "ThresholdResult", "evaluate",
+                                     "select_threshold", "__version__"}
 
 
 @pytest.mark.parametrize("n_samples", [2, 3, 10, 1001])
