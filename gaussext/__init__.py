@@ -10,12 +10,17 @@ GaussianAnomalyDetector
     The estimator (scikit-learn outlier-detector API).
 select_threshold, ThresholdResult
     Epsilon by F1 on labelled scores.
+GaussianStatistics
+    Mergeable count, mean and centred co-moment (streaming and distributed fits).
+fit_file, score_file, tune_file
+    Fit, score and tune ``.npy`` files larger than memory, block by block.
 NotFittedError
     Raised when a model is used before ``fit``.
 
 Modules: ``gaussext.datasets`` (synthetic server metrics), ``gaussext.oracle``
 (plain-Python reference formulas), ``gaussext.compat`` (drop-in for the
-classic course/notebook class).
+classic course/notebook class), ``gaussext.dask`` (Dask arrays; needs the
+``gaussext[dask]`` extra).
 """
 
 try:
@@ -28,6 +33,8 @@ except ImportError as exc:  # pragma: no cover - depends on how it was run
     ) from exc
 
 from gaussext._estimator import ConditioningWarning, GaussianAnomalyDetector
+from gaussext._outofcore import fit_file, score_file, tune_file
+from gaussext._statistics import GaussianStatistics
 from gaussext._threshold import ThresholdResult, select_threshold
 from gaussext._validation import NotFittedError
 
@@ -36,8 +43,12 @@ __version__ = "0.1.0"
 __all__ = [
     "ConditioningWarning",
     "GaussianAnomalyDetector",
+    "GaussianStatistics",
     "NotFittedError",
     "ThresholdResult",
+    "fit_file",
+    "score_file",
     "select_threshold",
+    "tune_file",
     "__version__",
 ]

@@ -395,11 +395,18 @@ class GaussianAnomalyDetector:
             raise ValueError(
                 f"X holds no rows: fit was given {n_chunks} chunk(s) and all were empty"
             )
+        tail = np.concatenate(recent)[-_blocks.default_block_rows(statistics.n_features):]
+        return self._fit_statistics(statistics, tail)
+
+    def _fit_statistics(self, statistics, threshold_rows):
+        """Fit from merged statistics, with epsilon the `contamination`
+        quantile of the log-densities of `threshold_rows` (validated, 2-D)."""
+        if statistics.n_samples == 0:
+            raise ValueError("X holds no rows: at least 2 are needed to fit")
         self._forget_fit(None, statistics.n_features)
         self.statistics_ = statistics
         self._set_parameters(statistics)
-        tail = np.concatenate(recent)[-_blocks.default_block_rows(statistics.n_features):]
-        self._set_threshold(_quantile(self._log_density(tail), self.contamination))
+        self._set_threshold(_quantile(self._log_density(threshold_rows), self.contamination))
         self.threshold_ = None
         return self
 
@@ -725,7 +732,11 @@ class GaussianAnomalyDetector:
             Also stored as `threshold_`; `epsilon_`, `log_epsilon_` and
             `offset_` are updated.
         """
-        result = select_threshold(y_val, self.score_samples(X_val), method=method, steps=steps)
+        return self._keep_threshold(
+            select_threshold(y_val, self.score_samples(X_val), method=method, steps=steps))
+
+    def _keep_threshold(self, result):
+        """Adopt a tuned ThresholdResult's epsilon; return the result."""
         self._set_threshold(result.log_epsilon, result.epsilon)
         self.threshold_ = result
         return result
