@@ -358,7 +358,7 @@ class GaussianAnomalyDetector:
                 ConditioningWarning, stacklevel=3,
             )
         scatter = statistics.scatter
-        self.shrinkage_ = self._shrinkage_intensity(X, mean, scatter / n_samples)
+        self.shrinkage_ = self._shrinkage_intensity(n_samples, mean, scatter / n_samples, X)
         covariance = _shrinkage.shrink(scatter / (n_samples - self.ddof), self.shrinkage_)
         covariance[np.diag_indices(n_features)] += self.reg_covar
         self._set_gaussian(mean, covariance)
@@ -494,13 +494,13 @@ class GaussianAnomalyDetector:
             self.log_det_ = float(2.0 * np.sum(np.log(np.diagonal(self.cholesky_factor_))))
         self._log_norm = -0.5 * (mean.shape[0] * _LOG_2PI + self.log_det_)
 
-    def _shrinkage_intensity(self, X, mean, mle_covariance):
-        """The shrinkage intensity to apply: 0.0 without shrinkage.  X is only
-        read (and must be given) for Ledoit-Wolf."""
+    def _shrinkage_intensity(self, n_samples, mean, mle_covariance, X=None):
+        """The shrinkage intensity to apply: 0.0 without shrinkage.  X, the
+        rows, is only read (and must be given) for Ledoit-Wolf."""
         if self.shrinkage is None:
             return 0.0
         if self.shrinkage == "oas":
-            return _shrinkage.oas_intensity(mle_covariance, X.shape[0])
+            return _shrinkage.oas_intensity(mle_covariance, n_samples)
         if self.shrinkage == "ledoit-wolf":
             # |x_i - mean|^2 of every row from the diagonal kernel with unit
             # variances: log p = -|x - mean|^2 / 2, no n x d temporary
