@@ -20,11 +20,17 @@ __all__ = ["BLOCK_BYTES", "NpyFile", "default_block_rows", "is_chunk_stream", "i
 # 16 MiB of input per block: large enough that per-block overhead (a mapping,
 # a kernel call) is negligible, small enough to keep memory bounded.
 BLOCK_BYTES = 1 << 24
+# A chunked fit keeps its last rows, about this many float64 bytes of them,
+# to take epsilon from their log-densities once the parameters are known.
+THRESHOLD_BYTES = 1 << 22
 
 
-def default_block_rows(n_features, itemsize=8):
-    """Rows in a block of about BLOCK_BYTES of `n_features` items of `itemsize` bytes."""
-    return max(1, BLOCK_BYTES // (max(1, n_features) * itemsize))
+def default_block_rows(n_features, itemsize=8, block_bytes=None):
+    """Rows in a block of about `block_bytes` (BLOCK_BYTES by default) of
+    `n_features` items of `itemsize` bytes."""
+    if block_bytes is None:
+        block_bytes = BLOCK_BYTES
+    return max(1, block_bytes // (max(1, n_features) * itemsize))
 
 
 def is_chunk_stream(X):

@@ -388,25 +388,33 @@ class GaussianAnomalyDetector:
             if chunk.shape[0]:
                 recent.append(chunk)
                 n_recent += chunk.shape[0]
-                tail_rows = _blocks.default_block_rows(chunk.shape[1])
-                while n_recent - recent[0].shape[0] >= tail_rows:
+                while n_recent - recent[0].shape[0] >= self._threshold_rows(chunk):
                     n_recent -= recent.popleft().shape[0]
         if statistics.n_samples == 0:
             raise ValueError(
                 f"X holds no rows: fit was given {n_chunks} chunk(s) and all were empty"
             )
-        tail = np.concatenate(recent)[-_blocks.default_block_rows(statistics.n_features):]
-        return self._fit_statistics(statistics, tail)
+        return self._fit_statistics(statistics, list(recent), self._threshold_rows(recent[-1]))
 
-    def _fit_statistics(self, statistics, threshold_rows):
+    @staticmethod
+    def _threshold_rows(chunk):
+        """How many of the last rows of a chunked fit give epsilon."""
+        return _blocks.default_block_rows(chunk.shape[1], block_bytes=_blocks.THRESHOLD_BYTES)
+
+    def _fit_statistics(self, statistics, threshold_chunks, n_threshold_rows=None):
         """Fit from merged statistics, with epsilon the `contamination`
-        quantile of the log-densities of `threshold_rows` (validated, 2-D)."""
+        quantile of the log-densities of the last `n_threshold_rows` (all by
+        default) of `threshold_chunks` (validated 2-D arrays)."""
         if statistics.n_samples == 0:
             raise ValueError("X holds no rows: at least 2 are needed to fit")
         self._forget_fit(None, statistics.n_features)
         self.statistics_ = statistics
         self._set_parameters(statistics)
-        self._set_threshold(_quantile(self._log_density(threshold_rows), self.contamination))
+        # scored chunk by chunk: no copy of the rows themselves
+        log_density = np.concatenate([self._log_density(chunk) for chunk in threshold_chunks])
+        if n_threshold_rows is not None:
+            log_density = log_density[-n_threshold_rows:]
+        self._set_threshold(_quantile(log_density, self.contamination))
         self.threshold_ = None
         return self
 

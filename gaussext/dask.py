@@ -108,7 +108,7 @@ def fit(X, covariance="diagonal", **params):
     # the last non-empty chunk gives epsilon
     last = next(i for i in reversed(range(X.numblocks[0])) if X.chunks[0][i] > 0)
     statistics, threshold_rows = dask.compute(_tree_reduce(parts, _merge), X.blocks[last])
-    return detector._fit_statistics(statistics, check_array(threshold_rows))
+    return detector._fit_statistics(statistics, [check_array(threshold_rows)])
 
 
 def _fitted_rows(detector, X):

@@ -201,10 +201,11 @@ def test_fit_on_a_memory_map_equals_fit_in_memory(kind, dtype, tmp_path):
 
 def test_a_memory_map_longer_than_a_block_is_read_in_blocks(tmp_path, monkeypatch):
     """Blocks of 1 KiB (32 rows of 4 float64): many blocks, the same parameters;
-    epsilon is the contamination quantile over the last block's rows."""
+    epsilon is the contamination quantile over the last 1 KiB of rows."""
     from gaussext import _blocks
 
     monkeypatch.setattr(_blocks, "BLOCK_BYTES", 1024)
+    monkeypatch.setattr(_blocks, "THRESHOLD_BYTES", 1024)
     X = np.random.default_rng(3).normal(size=(1000, 4)) + 1e6
     np.save(tmp_path / "X.npy", X)
     seen = []
