@@ -454,6 +454,9 @@ class GaussianAnomalyDetector:
         - ``shrinkage="ledoit-wolf"`` raises ValueError: its intensity needs
           fourth moments the statistics do not keep; ``"oas"`` and a fixed
           intensity work.
+        - Statistics that define no density (a constant feature, a singular
+          covariance) raise ValueError and leave the model unfitted; the rows
+          stay in `statistics_`, so later chunks can make it estimable.
         - Changing `covariance` between calls raises ValueError; call
           :meth:`fit` to start again.  A model read by :meth:`load` has no
           statistics, so partial_fit starts afresh from its chunk.
@@ -478,7 +481,13 @@ class GaussianAnomalyDetector:
             return self
         tuned = getattr(self, "threshold_", None) is not None
         self._forget_fit(getattr(self, "feature_names_in_", None), statistics.n_features)
-        self._set_parameters(statistics)
+        try:
+            self._set_parameters(statistics)
+        except ValueError:
+            # no half-set model: unfitted until a later chunk makes it estimable
+            for name in ("log_epsilon_", "offset_", "epsilon_", "threshold_"):
+                self.__dict__.pop(name, None)
+            raise
         if not tuned:
             if X.shape[0]:
                 self._set_threshold(_quantile(self._log_density(X), self.contamination))

@@ -34,7 +34,7 @@ from gaussext._estimator import GaussianAnomalyDetector
 from gaussext._statistics import GaussianStatistics
 from gaussext._validation import check_array, check_both_classes
 
-__all__ = ["fit", "predict", "score_samples", "select_threshold"]
+__all__ = ["fit", "predict", "score_samples", "select_threshold", "tune_threshold"]
 
 
 def _as_row_chunks(X, name="X"):
@@ -201,3 +201,20 @@ def select_threshold(y_true, log_density):
              for y, s in pairs]
     counts, smallest = _tree_reduce(parts, _threshold.merge_interval_counts).compute()
     return _threshold.threshold_from_interval_counts(anomalous, counts, smallest)
+
+
+def tune_threshold(detector, X_val, y_val):
+    """Choose the detector's epsilon by the exact F1 scan on a distributed
+    labelled set, and keep it, as ``detector.tune_threshold`` does in memory.
+
+    The validation scores are persisted on the workers for the two passes of
+    :func:`select_threshold`.
+
+    Returns
+    -------
+    ThresholdResult
+        Also stored as ``detector.threshold_``; ``epsilon_``, ``log_epsilon_``
+        and ``offset_`` are updated.
+    """
+    scores = score_samples(detector, X_val).persist()
+    return detector._keep_threshold(select_threshold(y_val, scores))

@@ -103,6 +103,13 @@ def test_fit_score_and_tune_end_to_end(client):
     expected_tuned = expected.tune_threshold(X_val, y_val)
     assert tuned.f1 == expected_tuned.f1 and tuned.true_positives == expected_tuned.true_positives
     assert tuned.log_epsilon == pytest.approx(expected_tuned.log_epsilon, rel=1e-12)
+    kept = gdask.tune_threshold(detector, da.from_array(X_val, chunks=700),
+                                da.from_array(y_val, chunks=300))
+    assert_fields_equal(kept, tuned)
+    assert detector.threshold_ is kept and detector.log_epsilon_ == tuned.log_epsilon
+    X_new = da.from_array(X_val, chunks=600)
+    np.testing.assert_array_equal(gdask.predict(detector, X_new).compute(),
+                                  np.where(val_scores.compute() < tuned.log_epsilon, -1, 1))
 
 
 def test_dask_errors_name_what_is_wrong(client):

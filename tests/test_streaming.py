@@ -295,3 +295,13 @@ def test_fit_on_bad_chunks_names_the_chunk():
 def test_conditioning_warning_still_raised_by_fit():
     with pytest.warns(ConditioningWarning, match="fewer than 10 samples per feature"):
         GaussianAnomalyDetector("full").fit(correlated_rows(n_rows=20))
+
+
+def test_partial_fit_on_a_constant_feature_raises_and_keeps_the_rows():
+    detector = GaussianAnomalyDetector()
+    constant = np.array([[1.0, 2.0], [3.0, 2.0]])
+    with pytest.raises(ValueError, match=r"Feature\(s\) 1 have zero variance"):
+        detector.partial_fit(constant)
+    assert detector.statistics_.n_samples == 2 and not hasattr(detector, "log_epsilon_")
+    detector.partial_fit(np.array([[2.0, 5.0]]))
+    np.testing.assert_allclose(detector.var_, np.var([[1, 2], [3, 2], [2, 5]], axis=0))
