@@ -172,7 +172,8 @@ def test_not_fitted_error_without_sklearn_semantics():
 
 def test_public_names():
     assert set(gaussext.__all__) == {"ConditioningWarning", "GaussianAnomalyDetector",
-                                     "NotFittedError", "ThresholdResult", "select_threshold",
+                                     "GaussianStatistics", "NotFittedError", "ThresholdResult",
+                                     "fit_file", "score_file", "select_threshold", "tune_file",
                                      "__version__"}
 
 
