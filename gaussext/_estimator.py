@@ -459,12 +459,18 @@ class GaussianAnomalyDetector:
           stay in `statistics_`, so later chunks can make it estimable.
         - Changing `covariance` between calls raises ValueError; call
           :meth:`fit` to start again.  A model read by :meth:`load` has no
-          statistics, so partial_fit starts afresh from its chunk.
+          statistics and raises ValueError (pickle keeps them).
         """
         self._validate_params()
         self._refuse_data_dependent_shrinkage("partial_fit")
         X = check_array(X, min_samples=0, ensure_finite=False)
         statistics = getattr(self, "statistics_", None)
+        if statistics is None and hasattr(self, "log_epsilon_"):
+            raise ValueError(
+                "This model has parameters but not the statistics partial_fit continues "
+                "from (GaussianAnomalyDetector.load does not keep them): call fit to "
+                "start again, or keep the fitted detector by pickle"
+            )
         if statistics is None:
             statistics = GaussianStatistics(self.covariance)
         elif statistics.kind != self.covariance:

@@ -305,3 +305,17 @@ def test_partial_fit_on_a_constant_feature_raises_and_keeps_the_rows():
     assert detector.statistics_.n_samples == 2 and not hasattr(detector, "log_epsilon_")
     detector.partial_fit(np.array([[2.0, 5.0]]))
     np.testing.assert_allclose(detector.var_, np.var([[1, 2], [3, 2], [2, 5]], axis=0))
+
+
+def test_partial_fit_after_load_refuses_rather_than_forgetting_the_model(tmp_path):
+    import pickle
+
+    X = correlated_rows()
+    detector = GaussianAnomalyDetector().fit(X)
+    detector.save(tmp_path / "model.npz")
+    loaded = GaussianAnomalyDetector.load(tmp_path / "model.npz")
+    with pytest.raises(ValueError, match="not the statistics partial_fit continues from"):
+        loaded.partial_fit(X)
+    unpickled = pickle.loads(pickle.dumps(detector))
+    unpickled.partial_fit(X)
+    assert unpickled.statistics_.n_samples == 2 * N_ROWS
