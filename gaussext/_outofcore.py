@@ -26,6 +26,17 @@ def _open_data(path, block_rows, name):
     return data, int(block_rows)
 
 
+def _scored_blocks(detector, data, block_rows, bar, name):
+    """Yield (start, log-densities) of each block; a bad row is named by its
+    place in the file, not in its block."""
+    for start, rows in data.blocks(block_rows, bar):
+        try:
+            yield start, detector.score_samples(rows)
+        except ValueError as exc:
+            raise ValueError(f"in rows {start} to {start + rows.shape[0] - 1} of {name} "
+                             f"{str(data.path)!r}: {exc}") from exc
+
+
 def fit_file(detector, path, *, block_rows=None, progress=None):
     """Fit `detector` on the rows of a ``.npy`` file, one block of rows at a time.
 
@@ -91,9 +102,9 @@ def score_file(detector, in_path, out_path, *, block_rows=None, progress=None):
     offset = header.offset
     del header  # unmapped: blocks are written through the file, never held mapped
     with open(out_path, "r+b") as output, progress_bar(data.n_rows, progress, "score") as bar:
-        for start, rows in data.blocks(block_rows, bar):
+        for start, scores in _scored_blocks(detector, data, block_rows, bar, "input file"):
             output.seek(offset + start * 8)
-            output.write(detector.score_samples(rows).tobytes())
+            output.write(scores.tobytes())
     return np.load(out_path, mmap_mode="r")
 
 
@@ -131,8 +142,8 @@ def tune_file(detector, X_path, y_path, *, block_rows=None, progress=None):
                          "they must have the same length")
 
     def labelled_scores(bar):
-        for start, rows in data.blocks(block_rows, bar):
-            yield labels.rows(start, start + rows.shape[0]), detector.score_samples(rows)
+        for start, scores in _scored_blocks(detector, data, block_rows, bar, "X file"):
+            yield labels.rows(start, start + scores.shape[0]), scores
 
     with progress_bar(2 * data.n_rows, progress, "tune") as bar:
         parts = [_threshold.anomalous_scores(y, scores) for y, scores in labelled_scores(bar)]

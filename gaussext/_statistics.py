@@ -176,6 +176,7 @@ class GaussianStatistics:
 
     def _chunk_statistics(self, X, shift, n_jobs):
         """(mean relative to shift, moments) of validated, non-empty X."""
+        # imported here: the estimator module imports this one
         from gaussext._estimator import _resolve_n_threads
 
         n_features = X.shape[1]

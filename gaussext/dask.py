@@ -5,7 +5,8 @@ Needs the optional extra ``gaussext[dask]`` (``dask[array]`` and
 current scheduler: a ``distributed.Client`` when one is active (a
 ``LocalCluster`` on one machine, or ``Client("tcp://scheduler:8786")`` for a
 cluster), Dask's threaded scheduler otherwise (the kernels release the GIL, so
-threads use every core).
+threads use every core: give the detector ``n_jobs=1`` when a worker runs
+several tasks at once, so that each task does not start a thread per core).
 
 What crosses the network:
 

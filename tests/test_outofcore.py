@@ -109,6 +109,12 @@ def test_file_errors_name_what_is_wrong(tmp_path):
     np.save(tmp_path / "normal.npy", np.zeros(100))
     with pytest.raises(ValueError, match="y file holds a single class: every label is 0"):
         gaussext.tune_file(detector, tmp_path / "X.npy", tmp_path / "normal.npy")
+    bad = X.copy()
+    bad[57, 2] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(ValueError, match="in rows 50 to 74 of input file .*nan.npy'.*"
+                                         "the first at row 7, column 2"):
+        gaussext.score_file(detector, tmp_path / "nan.npy", tmp_path / "s.npy", block_rows=25)
     np.save(tmp_path / "twos.npy", np.full(100, 2))
     with pytest.raises(ValueError, match="y_true must hold only 0 \\(normal\\) and 1"):
         gaussext.tune_file(detector, tmp_path / "X.npy", tmp_path / "twos.npy")
