@@ -321,34 +321,31 @@ class GaussianAnomalyDetector:
             self.feature_names_in_ = feature_names
         self.n_features_in_ = n_features
 
-    def _estimable(self, statistics):
-        """Whether `statistics` hold enough rows to estimate this model at all."""
-        n_samples = statistics.n_samples
+    def _too_few_rows(self, statistics):
+        """Why `statistics` hold too few rows to estimate this model, or None."""
+        n_samples, n_features = statistics.n_samples, statistics.n_features
         if n_samples < 2 or n_samples <= self.ddof:
-            return False
-        return not (self.covariance == "full" and n_samples <= statistics.n_features
-                    and self.reg_covar == 0 and not self.shrinkage)
+            return (f"{type(self).__name__} needs more samples than ddof={self.ddof} and at "
+                    f"least 2 to estimate a variance; got n_samples = {n_samples}")
+        if (self.covariance == "full" and n_samples <= n_features and self.reg_covar == 0
+                and not self.shrinkage):
+            return (f"The covariance of {n_samples} samples in {n_features} dimensions is "
+                    "singular (its rank is at most n_samples - 1). Use many more samples "
+                    "than features, use covariance='diagonal', set reg_covar > 0, or set "
+                    "shrinkage='ledoit-wolf'.")
+        return None
 
     def _set_parameters(self, statistics, X=None):
         """Set the Gaussian from `statistics`; X (the rows themselves) is needed
         only for Ledoit-Wolf shrinkage."""
         n_samples, n_features = statistics.n_samples, statistics.n_features
-        if n_samples < 2 or n_samples <= self.ddof:
-            raise ValueError(
-                f"{type(self).__name__} needs more samples than ddof={self.ddof} and at "
-                f"least 2 to estimate a variance; got n_samples = {n_samples}"
-            )
+        reason = self._too_few_rows(statistics)
+        if reason is not None:
+            raise ValueError(reason)
         mean = statistics.mean
         if self.covariance == "diagonal":
             self._set_gaussian(mean, statistics.variance(self.ddof) + self.reg_covar)
             return
-        if n_samples <= n_features and self.reg_covar == 0 and not self.shrinkage:
-            raise ValueError(
-                f"The covariance of {n_samples} samples in {n_features} dimensions is "
-                "singular (its rank is at most n_samples - 1). Use many more samples "
-                "than features, use covariance='diagonal', set reg_covar > 0, or set "
-                "shrinkage='ledoit-wolf'."
-            )
         # shrinkage is the remedy for few samples: no warning when it is on
         if n_samples < SAMPLES_PER_FEATURE * n_features and not self.shrinkage:
             warnings.warn(
@@ -483,7 +480,7 @@ class GaussianAnomalyDetector:
             GaussianStatistics(self.covariance, statistics.n_features).update(
                 X, n_jobs=self.n_jobs))
         self.statistics_ = statistics
-        if not self._estimable(statistics):
+        if self._too_few_rows(statistics) is not None:
             return self
         tuned = getattr(self, "threshold_", None) is not None
         self._forget_fit(getattr(self, "feature_names_in_", None), statistics.n_features)
