@@ -86,14 +86,14 @@ class GaussianStatistics:
     @property
     def mean(self):
         """Mean of the rows, float64 of shape (n_features,) (a new array)."""
-        self._require_rows(1, "a mean")
+        self._require_rows(1, "mean")
         return self._shift + self._relative_mean
 
     @property
     def scatter(self):
         """Centred co-moment (a new array): shape (n_features,) for the
         diagonal kind, (n_features, n_features) symmetric for the full one."""
-        self._require_rows(1, "a scatter")
+        self._require_rows(1, "scatter")
         if self.kind == "diagonal":
             return self._scatter.copy()
         upper = np.triu(self._scatter)
@@ -102,7 +102,7 @@ class GaussianStatistics:
     def variance(self, ddof=0):
         """Per-feature variances ``M_jj / (n_samples - ddof)``, shape (n_features,)."""
         check_scalar(ddof, "ddof", kind=numbers.Integral, low=0)
-        self._require_rows(ddof + 1, f"a variance with ddof={ddof}")
+        self._require_rows(ddof + 1, f"variance with ddof={ddof}")
         diagonal = self._scatter if self.kind == "diagonal" else np.diagonal(self._scatter)
         return np.maximum(diagonal, 0.0) / (self.n_samples - ddof)
 
@@ -112,13 +112,13 @@ class GaussianStatistics:
         if self.kind == "diagonal":
             return np.diag(self.variance(ddof))
         check_scalar(ddof, "ddof", kind=numbers.Integral, low=0)
-        self._require_rows(ddof + 1, f"a covariance with ddof={ddof}")
+        self._require_rows(ddof + 1, f"covariance with ddof={ddof}")
         return self.scatter / (self.n_samples - ddof)
 
     def _require_rows(self, minimum, what):
         if self.n_samples < minimum:
             raise ValueError(
-                f"GaussianStatistics of {self.n_samples} row(s) have no {what}; "
+                f"GaussianStatistics of {self.n_samples} row(s) define no {what}; "
                 f"at least {minimum} row(s) are needed (call update with data first)"
             )
 
@@ -149,7 +149,7 @@ class GaussianStatistics:
             float32 and float64 are read in place, other numeric dtypes are
             converted to float64.  A chunk with no rows changes nothing.
         n_jobs : int or None, default=None
-            Threads for the kernel (None: all cores).
+            Threads for the kernel, as the estimator's `n_jobs` (None: all cores).
 
         Raises
         ------
@@ -157,6 +157,8 @@ class GaussianStatistics:
             For a shape that is not 2-D, a feature count other than the
             statistics', and NaN or infinite entries (then nothing is added).
         """
+        if n_jobs is not None:
+            check_scalar(n_jobs, "n_jobs", kind=numbers.Integral)
         X = check_array(X, name="X", min_samples=0, ensure_finite=False)
         self._check_compatible(self.kind, X.shape[1], "X")
         self.n_features = X.shape[1]
