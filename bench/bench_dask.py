@@ -20,7 +20,6 @@ of scores must agree.
 
 import dask
 import dask.array as da
-import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
