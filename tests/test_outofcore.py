@@ -153,8 +153,8 @@ MEMORY_CHILD = textwrap.dedent("""
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     folder, block_rows = sys.argv[1], int(sys.argv[2])
-    warm = gaussext.GaussianAnomalyDetector("full").fit(np.random.default_rng(0).normal(size=(100, 8)))
-    warm.score_samples(np.zeros((10, 8)))
+    warm_up = np.random.default_rng(0).normal(size=(100, 8))
+    gaussext.GaussianAnomalyDetector("full").fit(warm_up).score_samples(warm_up)
     before = peak_rss_bytes()
     detector = gaussext.fit_file(gaussext.GaussianAnomalyDetector("full"), folder + "/X.npy",
                                  block_rows=block_rows, progress=False)
