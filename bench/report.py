@@ -58,20 +58,28 @@ for job in ("diagonal scoring", "full scoring"):
     TARGETS.append((job, 1_000_000, 32, "float32-vs-float64", "dtype", "gaussext", 1.5))
 
 
+JOB_ORDER = ["diagonal scoring", "full scoring", "threshold", "fit", "out-of-core", "dask"]
+SCALE_JOBS = ("out-of-core", "dask")
+
+
 def load(path):
-    """Medians keyed by (job, n, d, dtype) -> {peer: seconds}; memory figures; machine."""
+    """Medians keyed by (job, n, d, dtype) -> {peer: seconds}; memory figures;
+    the scale jobs' figures (peer, info, median) in run order; machine."""
     with open(path) as handle:
         report = json.load(handle)
     medians = defaultdict(dict)
     memory = {}
+    scale = []
     for bench in report["benchmarks"]:
         info = bench["extra_info"]
         key = (info["job"], info["n_samples"], info["n_features"], info["dtype"])
         if info["job"] == "memory":
             memory[info["peer"]] = info
+        elif info["job"] in SCALE_JOBS:
+            scale.append((info, bench["stats"]["median"]))
         else:
             medians[key][info["peer"]] = bench["stats"]["median"]
-    return medians, memory, report
+    return medians, memory, scale, report
 
 
 def format_time(seconds):
@@ -128,8 +136,7 @@ def target_table(medians, memory):
 
 def group_tables(medians):
     lines = []
-    jobs = sorted({key[0] for key in medians}, key=["diagonal scoring", "full scoring",
-                                                  "threshold", "fit"].index)
+    jobs = sorted({key[0] for key in medians}, key=JOB_ORDER.index)
     for job in jobs:
         lines += ["", f"### {job}", ""]
         for key in sorted(k for k in medians if k[0] == job):
@@ -154,6 +161,22 @@ def memory_table(memory):
     return lines
 
 
+def scale_table(scale):
+    """Throughput of the out-of-core and Dask jobs: fit + score, rows per second."""
+    lines = ["| job | peer | n × d | fit + score | rows/s | peak RSS |",
+             "|---|---|---|---:|---:|---:|"]
+    for info, median in scale:
+        if info["job"] == "out-of-core":  # timed inside its child process
+            seconds = info["fit_seconds"] + info["score_seconds"]
+            rss = f"{info['peak_rss_bytes'] / 2**20:.0f} MiB"
+        else:
+            seconds, rss = median, ""
+        lines.append(f"| {info['job']} | {info['peer']} | {info['n_samples']:,} × "
+                     f"{info['n_features']} {info['dtype']} | {format_time(seconds)} | "
+                     f"{info['n_samples'] / seconds:,.0f} | {rss} |")
+    return lines
+
+
 def machine_description(report):
     machine = report["machine_info"]
     cpu = machine.get("cpu", {})
@@ -164,7 +187,7 @@ def machine_description(report):
 
 
 def render(path):
-    medians, memory, report = load(path)
+    medians, memory, scale, report = load(path)
     versions = report.get("versions", {})
     lines = [
         "# Benchmarks",
@@ -188,6 +211,8 @@ def render(path):
     lines += ["", "## Targets", ""] + target_table(medians, memory)
     lines += ["", "## Memory", "", "Scoring one array in a fresh process; its peak resident set "
               "size (Linux `VmHWM`) before and after the call."] + [""] + memory_table(memory)
+    if scale:
+        lines += ["", "## Scale: out-of-core files and Dask", ""] + scale_table(scale)
     notes = BENCH / "notes.md"
     if notes.is_file():
         lines += ["", notes.read_text().rstrip()]

@@ -10,6 +10,10 @@ GaussianAnomalyDetector
     The estimator (scikit-learn outlier-detector API).
 select_threshold, ThresholdResult
     Epsilon by F1 on labelled scores.
+GaussianStatistics
+    Mergeable count, mean and centred co-moment (streaming and distributed fits).
+fit_file, score_file, tune_file
+    Fit, score and tune ``.npy`` files larger than memory, block by block.
 NotFittedError
     Raised when a model is used before ``fit``.
 evaluate, Evaluation
@@ -21,7 +25,8 @@ GaussianizingTransformer
 Modules: ``gaussext.datasets`` (synthetic server metrics), ``gaussext.oracle``
 (plain-Python reference formulas), ``gaussext.compat`` (drop-in for the
 classic course/notebook class), ``gaussext.diagnostics`` (Gaussianity of
-each feature), ``gaussext.plot`` (figures; needs the ``plot`` extra).
+each feature), ``gaussext.plot`` (figures; needs the ``gaussext[plot]`` extra),
+``gaussext.dask`` (Dask arrays; needs the ``gaussext[dask]`` extra).
 """
 
 try:
@@ -36,6 +41,8 @@ except ImportError as exc:  # pragma: no cover - depends on how it was run
 from gaussext._estimator import ConditioningWarning, GaussianAnomalyDetector
 from gaussext._evaluate import Evaluation, evaluate
 from gaussext._transform import GaussianizingTransformer
+from gaussext._outofcore import fit_file, score_file, tune_file
+from gaussext._statistics import GaussianStatistics
 from gaussext._threshold import ThresholdResult, select_threshold
 from gaussext._validation import NotFittedError
 
@@ -45,10 +52,14 @@ __all__ = [
     "ConditioningWarning",
     "Evaluation",
     "GaussianAnomalyDetector",
+    "GaussianStatistics",
     "GaussianizingTransformer",
     "NotFittedError",
     "ThresholdResult",
+    "fit_file",
+    "score_file",
     "select_threshold",
+    "tune_file",
     "evaluate",
     "__version__",
 ]

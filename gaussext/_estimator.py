@@ -1,5 +1,6 @@
 """The estimator: GaussianAnomalyDetector."""
 
+import collections
 import contextlib
 import math
 import numbers
@@ -7,8 +8,9 @@ import warnings
 
 import numpy as np
 
-from gaussext import _kernels, _persistence, _shrinkage
+from gaussext import _blocks, _kernels, _persistence, _shrinkage
 from gaussext._params import ParamsMixin
+from gaussext._statistics import GaussianStatistics
 from gaussext._threshold import density_from_log, select_threshold
 from gaussext._validation import check_array, check_finite, check_scalar, not_fitted_error
 
@@ -85,19 +87,15 @@ def _quantile(values, q):
     return low + (high - low) * fraction
 
 
-def _mean_and_spread(X, covariance, divisor, n_threads):
-    """Mean and variances (d,) or covariance (d, d) of X, dividing by `divisor`.
+def _rescaled_mean_and_spread(X, covariance, divisor, n_threads):
+    """Mean and variances (d,) or covariance (d, d) of finite X, dividing by
+    `divisor`, for data whose sums of squared deviations overflow float64
+    (deviations beyond about 1e154, as with variances near 1e300).
 
-    A NaN or inf in X raises, naming the first.  Finite data whose sums of
-    squared deviations overflow (deviations beyond about 1e154, as with
-    variances near 1e300) is measured again on a copy scaled per feature by
-    a power of two, which is exact, so the result only overflows when the
-    variance itself does.
+    They are measured on a copy scaled per feature by a power of two, which
+    is exact, and scaled back, so the result only overflows when the variance
+    itself does.
     """
-    mean, spread = _centred_moments(X, covariance, n_threads)
-    if np.isfinite(mean).all() and np.isfinite(spread).all():
-        return mean, spread / divisor
-    check_finite(X)
     largest = np.maximum(np.max(X, axis=0), -np.min(X, axis=0)).astype(np.float64)
     scale = np.ldexp(1.0, -np.frexp(largest)[1])
     scaled_mean, scaled_spread = _centred_moments(X * scale, covariance, n_threads)
@@ -284,9 +282,17 @@ class GaussianAnomalyDetector(ParamsMixin):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or chunks of rows
             Training data, mostly normal points.  float32 and float64 are
             used as they are; other numeric dtypes are converted to float64.
+            Data larger than memory can be given as a memory-mapped array
+            (``np.load(path, mmap_mode="r")``), read in blocks of about 16 MiB,
+            or as an iterator (e.g. a generator) or a list of 2-D chunks with
+            the same number of columns.  Chunked input gives the parameters of
+            the concatenated rows (within about 1e-15 relative), and epsilon
+            from `contamination` over the last rows only (see
+            :meth:`partial_fit`); ``shrinkage="ledoit-wolf"`` needs the whole
+            data and is refused for chunks.
         y : None
             Ignored; present for scikit-learn's API.  Use
             :meth:`tune_threshold` to choose epsilon from labels.
@@ -294,6 +300,11 @@ class GaussianAnomalyDetector(ParamsMixin):
         Returns
         -------
         self
+
+        Notes
+        -----
+        The statistics behind the parameters are kept in `statistics_`, so
+        :meth:`partial_fit` can continue from them.
 
         Raises
         ------
@@ -303,54 +314,214 @@ class GaussianAnomalyDetector(ParamsMixin):
             is not positive definite.
         """
         self._validate_params()
+        if _blocks.is_chunk_stream(X):
+            return self._fit_chunks(_blocks.iter_chunks(X))
         feature_names = _feature_names(X)
         # Finiteness is proven by the statistics themselves: a NaN or inf
         # anywhere in X makes its feature's mean or variance non-finite.
         X = check_array(X, ensure_finite=False)
-        n_samples, n_features = X.shape
-        if n_samples < 2 or n_samples <= self.ddof:
-            raise ValueError(
-                f"{type(self).__name__} needs more samples than ddof={self.ddof} and at "
-                f"least 2 to estimate a variance; got n_samples = {n_samples}"
-            )
+        self._forget_fit(feature_names, X.shape[1])
+        self.statistics_ = GaussianStatistics(self.covariance).update(X, n_jobs=self.n_jobs)
+        self._set_parameters(self.statistics_, X)
+        log_density = self._log_density(X)
+        self._set_threshold(_quantile(log_density, self.contamination))
+        self.threshold_ = None
+        return self
+
+    def _forget_fit(self, feature_names, n_features):
+        """Drop the fitted attributes of an earlier fit; record the input's shape."""
         for name in ("mean_", "var_", "covariance_", "cholesky_factor_", "shrinkage_",
                      "rank_", "condition_number_", "feature_names_in_"):
             self.__dict__.pop(name, None)
         if feature_names is not None:
             self.feature_names_in_ = feature_names
         self.n_features_in_ = n_features
-        divisor = n_samples - self.ddof
 
-        n_threads = _resolve_n_threads(self.n_jobs)
-        if self.covariance == "diagonal":
-            mean, variance = _mean_and_spread(X, "diagonal", divisor, n_threads)
-            self._set_gaussian(mean, np.maximum(variance, self.variance_floor) + self.reg_covar)
-        else:
-            if n_samples <= n_features and self.reg_covar == 0 and not self.shrinkage:
-                raise ValueError(
-                    f"The covariance of {n_samples} samples in {n_features} dimensions is "
+    def _too_few_rows(self, statistics):
+        """Why `statistics` hold too few rows to estimate this model, or None."""
+        n_samples, n_features = statistics.n_samples, statistics.n_features
+        if n_samples < 2 or n_samples <= self.ddof:
+            return (f"{type(self).__name__} needs more samples than ddof={self.ddof} and at "
+                    f"least 2 to estimate a variance; got n_samples = {n_samples}")
+        if (self.covariance == "full" and n_samples <= n_features and self.reg_covar == 0
+                and not self.shrinkage):
+            return (f"The covariance of {n_samples} samples in {n_features} dimensions is "
                     "singular (its rank is at most n_samples - 1). Use many more samples "
                     "than features, use covariance='diagonal', set reg_covar > 0, or set "
-                    "shrinkage='ledoit-wolf'."
-                )
-            mean, covariance = _mean_and_spread(X, "full", divisor, n_threads)
-            # shrinkage is the remedy for few samples: no warning when it is on
-            if n_samples < SAMPLES_PER_FEATURE * n_features and not self.shrinkage:
-                warnings.warn(
-                    f"{n_samples} samples for {n_features} features: a covariance matrix "
-                    f"estimated from fewer than {SAMPLES_PER_FEATURE} samples per feature "
-                    "is unreliable. Use more samples, covariance='diagonal', or shrinkage.",
-                    ConditioningWarning, stacklevel=2,
-                )
-            self.shrinkage_ = self._shrinkage_intensity(
-                X, mean, covariance if divisor == n_samples else covariance * (divisor / n_samples))
-            covariance = _shrinkage.shrink(covariance, self.shrinkage_)
-            covariance[np.diag_indices(n_features)] += self.reg_covar
-            self._set_gaussian(mean, covariance)
+                    "shrinkage='ledoit-wolf'.")
+        return None
 
-        log_density = self._log_density(X)
+    def _set_parameters(self, statistics, X=None):
+        """Set the Gaussian from `statistics`; X (the rows themselves) is needed
+        only for Ledoit-Wolf shrinkage."""
+        n_samples, n_features = statistics.n_samples, statistics.n_features
+        reason = self._too_few_rows(statistics)
+        if reason is not None:
+            raise ValueError(reason)
+        divisor = n_samples - self.ddof
+        mean = statistics.mean
+        if self.covariance == "diagonal":
+            spread = statistics.variance(self.ddof)
+        else:
+            spread = statistics.scatter / divisor
+        if X is not None and not np.isfinite(spread).all():
+            # finite rows (the statistics proved it) whose squares overflowed
+            mean, spread = _rescaled_mean_and_spread(X, self.covariance, divisor,
+                                                     _resolve_n_threads(self.n_jobs))
+        if self.covariance == "diagonal":
+            self._set_gaussian(mean, np.maximum(spread, self.variance_floor) + self.reg_covar)
+            return
+        # shrinkage is the remedy for few samples: no warning when it is on
+        if n_samples < SAMPLES_PER_FEATURE * n_features and not self.shrinkage:
+            warnings.warn(
+                f"{n_samples} samples for {n_features} features: a covariance matrix "
+                f"estimated from fewer than {SAMPLES_PER_FEATURE} samples per feature "
+                "is unreliable. Use more samples, covariance='diagonal', or shrinkage.",
+                ConditioningWarning, stacklevel=3,
+            )
+        mle_covariance = spread if divisor == n_samples else spread * (divisor / n_samples)
+        self.shrinkage_ = self._shrinkage_intensity(n_samples, mean, mle_covariance, X)
+        covariance = _shrinkage.shrink(spread, self.shrinkage_)
+        covariance[np.diag_indices(n_features)] += self.reg_covar
+        self._set_gaussian(mean, covariance)
+
+    def _refuse_data_dependent_shrinkage(self, what):
+        if self.shrinkage == "ledoit-wolf":
+            raise ValueError(
+                f"shrinkage='ledoit-wolf' cannot be used with {what}: its intensity needs "
+                "the fourth moments of all rows, which the mergeable statistics do not "
+                "keep. Use shrinkage='oas' (computed from the covariance alone), a float "
+                "in [0, 1], or fit on an in-memory array."
+            )
+
+    def _fit_chunks(self, chunks):
+        """fit over an iterable of 2-D chunks; epsilon from the last rows."""
+        self._refuse_data_dependent_shrinkage("chunked input")
+        statistics = GaussianStatistics(self.covariance)
+        # the last rows seen (about one block), for the contamination quantile
+        recent, n_recent, n_chunks = collections.deque(), 0, 0
+        for index, chunk in enumerate(chunks):
+            n_chunks += 1
+            try:
+                chunk = check_array(chunk, name="X", min_samples=0, ensure_finite=False)
+                statistics.update(chunk, n_jobs=self.n_jobs)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"chunk {index} of X: {exc}") from exc
+            if chunk.shape[0]:
+                recent.append(chunk)
+                n_recent += chunk.shape[0]
+                while n_recent - recent[0].shape[0] >= self._threshold_rows(chunk):
+                    n_recent -= recent.popleft().shape[0]
+        if statistics.n_samples == 0:
+            raise ValueError(
+                f"X holds no rows: fit was given {n_chunks} chunk(s) and all were empty"
+            )
+        return self._fit_statistics(statistics, list(recent), self._threshold_rows(recent[-1]))
+
+    @staticmethod
+    def _threshold_rows(chunk):
+        """How many of the last rows of a chunked fit give epsilon."""
+        return _blocks.default_block_rows(chunk.shape[1], block_bytes=_blocks.THRESHOLD_BYTES)
+
+    def _fit_statistics(self, statistics, threshold_chunks, n_threshold_rows=None):
+        """Fit from merged statistics, with epsilon the `contamination`
+        quantile of the log-densities of the last `n_threshold_rows` (all by
+        default) of `threshold_chunks` (validated 2-D arrays)."""
+        if statistics.n_samples == 0:
+            raise ValueError("X holds no rows: at least 2 are needed to fit")
+        self._forget_fit(None, statistics.n_features)
+        self.statistics_ = statistics
+        self._set_parameters(statistics)
+        # scored chunk by chunk: no copy of the rows themselves
+        log_density = np.concatenate([self._log_density(chunk) for chunk in threshold_chunks])
+        if n_threshold_rows is not None:
+            log_density = log_density[-n_threshold_rows:]
         self._set_threshold(_quantile(log_density, self.contamination))
         self.threshold_ = None
+        return self
+
+    def partial_fit(self, X, y=None):
+        """Add a chunk of training rows to the model's statistics and refit.
+
+        The count, mean and centred second moments of all rows seen so far
+        (by :meth:`fit` and earlier calls) are kept in `statistics_` and
+        merged with the chunk's by the pairwise update of Chan, Golub and
+        LeVeque, so after any split of the data into chunks (one row each
+        included) the parameters equal those of :meth:`fit` on the
+        concatenation within about 1e-15 relative.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            The chunk; any number of rows, the same features every time.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        - Parameters are set as soon as the rows define a Gaussian (at
+          least 2 rows and more than `ddof`, and more rows than features for
+          the full model without `reg_covar` or `shrinkage`); until then the
+          rows are only accumulated and the model stays unfitted.
+        - Epsilon: a threshold chosen by :meth:`tune_threshold` is kept
+          (re-tune once the model has moved).  Otherwise epsilon is the
+          `contamination` quantile of this chunk's log-densities under the
+          updated model, an estimate of the training quantile that is only
+          as good as the chunk is large and representative; with labelled
+          data, prefer :meth:`tune_threshold`.
+        - ``shrinkage="ledoit-wolf"`` raises ValueError: its intensity needs
+          fourth moments the statistics do not keep; ``"oas"`` and a fixed
+          intensity work.
+        - Statistics that define no density (a constant feature, a singular
+          covariance) raise ValueError and leave the model unfitted; the rows
+          stay in `statistics_`, so later chunks can make it estimable.
+        - Changing `covariance` between calls raises ValueError; call
+          :meth:`fit` to start again.  A model read by :meth:`load` has no
+          statistics and raises ValueError (pickle keeps them).
+        """
+        self._validate_params()
+        self._refuse_data_dependent_shrinkage("partial_fit")
+        X = check_array(X, min_samples=0, ensure_finite=False)
+        statistics = getattr(self, "statistics_", None)
+        if statistics is None and hasattr(self, "log_epsilon_"):
+            raise ValueError(
+                "This model has parameters but not the statistics partial_fit continues "
+                "from (GaussianAnomalyDetector.load does not keep them): call fit to "
+                "start again, or keep the fitted detector by pickle"
+            )
+        if statistics is None:
+            statistics = GaussianStatistics(self.covariance)
+        elif statistics.kind != self.covariance:
+            raise ValueError(
+                f"covariance is {self.covariance!r} but the statistics accumulated so far "
+                f"are {statistics.kind!r}; call fit to start a new model"
+            )
+        self._check_n_features(X, statistics.n_features)
+        statistics = statistics.merge(
+            GaussianStatistics(self.covariance, statistics.n_features).update(
+                X, n_jobs=self.n_jobs))
+        self.statistics_ = statistics
+        if self._too_few_rows(statistics) is not None:
+            return self
+        tuned = getattr(self, "threshold_", None) is not None
+        self._forget_fit(getattr(self, "feature_names_in_", None), statistics.n_features)
+        try:
+            self._set_parameters(statistics)
+        except ValueError:
+            # no half-set model: unfitted until a later chunk makes it estimable
+            for name in ("log_epsilon_", "offset_", "epsilon_", "threshold_"):
+                self.__dict__.pop(name, None)
+            raise
+        if not tuned:
+            if X.shape[0]:
+                self._set_threshold(_quantile(self._log_density(X), self.contamination))
+            elif not hasattr(self, "log_epsilon_"):  # an empty chunk: keep an epsilon
+                self._set_threshold(-np.inf)
+            self.threshold_ = None
         return self
 
     def _set_gaussian(self, mean, spread):
@@ -368,12 +539,13 @@ class GaussianAnomalyDetector(ParamsMixin):
             self.log_det_ = float(2.0 * np.sum(np.log(np.diagonal(self.cholesky_factor_))))
         self._log_norm = -0.5 * (mean.shape[0] * _LOG_2PI + self.log_det_)
 
-    def _shrinkage_intensity(self, X, mean, mle_covariance):
-        """The shrinkage intensity to apply: 0.0 without shrinkage."""
+    def _shrinkage_intensity(self, n_samples, mean, mle_covariance, X=None):
+        """The shrinkage intensity to apply: 0.0 without shrinkage.  X, the
+        rows, is only read (and must be given) for Ledoit-Wolf."""
         if self.shrinkage is None:
             return 0.0
         if self.shrinkage == "oas":
-            return _shrinkage.oas_intensity(mle_covariance, X.shape[0])
+            return _shrinkage.oas_intensity(mle_covariance, n_samples)
         if self.shrinkage == "ledoit-wolf":
             # |x_i - mean|^2 of every row from the diagonal kernel with unit
             # variances: log p = -|x - mean|^2 / 2, no n x d temporary
@@ -507,12 +679,15 @@ class GaussianAnomalyDetector(ParamsMixin):
             )
         # Finiteness is checked on the scores instead (see _log_density).
         X = check_array(X, ensure_finite=False)
-        if X.shape[1] != self.n_features_in_:
+        self._check_n_features(X, self.n_features_in_)
+        return X
+
+    def _check_n_features(self, X, expected):
+        if expected is not None and X.shape[1] != expected:
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
+                f"{expected} features as input."
             )
-        return X
 
     def _log_density(self, X):
         """log p(x) of shape-checked X; float64 of shape (n_samples,).
@@ -663,7 +838,11 @@ class GaussianAnomalyDetector(ParamsMixin):
             Also stored as `threshold_`; `epsilon_`, `log_epsilon_` and
             `offset_` are updated.
         """
-        result = select_threshold(y_val, self.score_samples(X_val), method=method, steps=steps)
+        return self._keep_threshold(
+            select_threshold(y_val, self.score_samples(X_val), method=method, steps=steps))
+
+    def _keep_threshold(self, result):
+        """Adopt a tuned ThresholdResult's epsilon; return the result."""
         self._set_threshold(result.log_epsilon, result.epsilon)
         self.threshold_ = result
         return result

@@ -37,6 +37,22 @@ def full_statistics(
     scatter: npt.NDArray[np.float64],
     n_threads: int,
 ) -> None: ...
+def shifted_statistics(
+    X: npt.NDArray[Float],
+    shift: npt.NDArray[np.float64],
+    mean: npt.NDArray[np.float64],
+    moments: npt.NDArray[np.float64],
+    matrix: bool,
+    n_threads: int,
+) -> None: ...
+def merge_statistics(
+    counts: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    moments: npt.NDArray[np.float64],
+    mean: npt.NDArray[np.float64],
+    merged_moments: npt.NDArray[np.float64],
+    matrix: bool,
+) -> None: ...
 def cholesky_lower(
     matrix: npt.NDArray[np.float64],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], int]: ...
@@ -50,4 +66,11 @@ def f1_scan(
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],
     int,
+]: ...
+def f1_from_counts(
+    true_positives: npt.NDArray[np.int64],
+    false_positives: npt.NDArray[np.int64],
+    n_anomalies: int,
+) -> tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], int
 ]: ...

@@ -428,8 +428,9 @@ cdef void _merge_chunks(const float64_t[:, ::1] chunk_mean,
         n_a += chunk_count[c]
 
 
-cdef void _statistics(const floating[:, :] X, float64_t[::1] mean, float64_t[::1] moments,
-                      bint matrix, int n_threads):
+cdef void _statistics(const floating[:, :] X, const float64_t[::1] shift, float64_t[::1] mean,
+                      float64_t[::1] moments, bint matrix, int n_threads):
+    """mean (relative to `shift`) and moments of the rows of X, chunks merged in order."""
     cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
     cdef Py_ssize_t chunk_rows = statistics_chunk_rows(n_samples)
     cdef Py_ssize_t n_chunks = (n_samples + chunk_rows - 1) // chunk_rows
@@ -440,12 +441,8 @@ cdef void _statistics(const floating[:, :] X, float64_t[::1] mean, float64_t[::1
     cdef float64_t[:, ::1] chunk_moments = np.empty((n_chunks, n_moments))
     cdef float64_t[::1] chunk_count = np.empty(n_chunks)
     cdef float64_t[:, ::1] scratch = np.empty((max(1, n_threads), scratch_size))
-    cdef float64_t[::1] shift = np.empty(n_features)
     cdef float64_t[::1] delta = np.empty(n_features)
     cdef float64_t *thread_scratch = NULL  # set per thread below
-    cdef Py_ssize_t j
-    for j in range(n_features):
-        shift[j] = X[0, j]
     n_threads = max(1, min(n_threads, n_chunks))
     with nogil, parallel(num_threads=n_threads):
         thread_scratch = &scratch[threadid(), 0]
@@ -461,14 +458,24 @@ cdef void _statistics(const floating[:, :] X, float64_t[::1] mean, float64_t[::1
                                 &chunk_moments[chunk, 0], thread_scratch)
     with nogil:
         _merge_chunks(chunk_mean, chunk_moments, chunk_count, mean, moments, &delta[0], matrix)
-        for j in range(n_features):
-            mean[j] += shift[j]
+
+
+cdef void _first_row_statistics(const floating[:, :] X, float64_t[::1] mean,
+                                float64_t[::1] moments, bint matrix, int n_threads):
+    """_statistics relative to the first row, with that shift added back to the mean."""
+    cdef Py_ssize_t j, n_features = X.shape[1]
+    cdef float64_t[::1] shift = np.empty(n_features)
+    for j in range(n_features):
+        shift[j] = X[0, j]
+    _statistics(X, shift, mean, moments, matrix, n_threads)
+    for j in range(n_features):
+        mean[j] += shift[j]
 
 
 def diagonal_statistics(const floating[:, :] X, float64_t[::1] mean,
                         float64_t[::1] sum_squares, int n_threads):
     """Fill mean[j] and sum_squares[j] = sum_i (x_ij - mean_j)^2."""
-    _statistics(X, mean, sum_squares, False, n_threads)
+    _first_row_statistics(X, mean, sum_squares, False, n_threads)
 
 
 def full_statistics(const floating[:, :] X, float64_t[::1] mean,
@@ -480,10 +487,40 @@ def full_statistics(const floating[:, :] X, float64_t[::1] mean,
     """
     cdef Py_ssize_t i, j, n_features = X.shape[1]
     cdef float64_t[::1] flat_scatter = np.asarray(scatter).reshape(-1)
-    _statistics(X, mean, flat_scatter, True, n_threads)
+    _first_row_statistics(X, mean, flat_scatter, True, n_threads)
     for i in range(n_features):
         for j in range(i + 1, n_features):
             scatter[j, i] = scatter[i, j]
+
+
+def shifted_statistics(const floating[:, :] X, const float64_t[::1] shift,
+                       float64_t[::1] mean, float64_t[::1] moments, bint matrix,
+                       int n_threads):
+    """Fill mean[j] with the mean of x_ij - shift_j, and the centred moments:
+    moments[j] = sum_i (x_ij - mean_j)^2 (d entries), or (matrix) the scatter
+    matrix flattened row-major (d * d entries, upper triangle only filled).
+
+    A mean relative to a shift near the data (e.g. an earlier row) stays a
+    small number, so later merges of such means lose nothing to the data's
+    offset.  X must have at least one row.
+    """
+    _statistics(X, shift, mean, moments, matrix, n_threads)
+
+
+def merge_statistics(const float64_t[::1] counts, const float64_t[:, ::1] means,
+                     const float64_t[:, ::1] moments, float64_t[::1] mean,
+                     float64_t[::1] merged_moments, bint matrix):
+    """Merge parts c = 0, 1, ... in order, with the pairwise update of Chan,
+    Golub and LeVeque, into (mean, merged_moments).
+
+    Part c has counts[c] rows, mean means[c] (all relative to one shift) and
+    centred moments moments[c] laid out as shifted_statistics fills them
+    (for a matrix, only the upper triangle is read and written).  Every part
+    must have at least one row.
+    """
+    cdef float64_t[::1] delta = np.empty(mean.shape[0])
+    with nogil:
+        _merge_chunks(means, moments, counts, mean, merged_moments, &delta[0], matrix)
 
 
 def cholesky_lower(const float64_t[:, ::1] matrix):
@@ -512,6 +549,43 @@ def cholesky_lower(const float64_t[:, ::1] matrix):
 # ---------------------------------------------------------------------------
 # 4. Threshold scan.
 
+cdef inline bint _score_candidate(
+    int64_t tp, int64_t fp, int64_t n_anomalies, float64_t *precision,
+    float64_t *recall, float64_t *f1, int64_t *best_num, int64_t *best_den,
+) noexcept nogil:
+    """Precision, recall and F1 = 2 tp / (tp + fp + n_anomalies) of a candidate
+    flagging tp anomalies and fp normal points.  Returns True, and makes it the
+    best, when its F1 is strictly above best_num / best_den, compared exactly
+    in integers."""
+    cdef int64_t num = 2 * tp, den = tp + fp + n_anomalies
+    precision[0] = <float64_t> tp / (tp + fp)
+    recall[0] = <float64_t> tp / n_anomalies
+    f1[0] = <float64_t> num / den
+    if num * best_den[0] > best_num[0] * den:
+        best_num[0] = num
+        best_den[0] = den
+        return True
+    return False
+
+
+def f1_from_counts(const int64_t[::1] true_positives, const int64_t[::1] false_positives,
+                   int64_t n_anomalies):
+    """Precision, recall and F1 of candidates given by their counts, as f1_scan
+    scores its groups.  Returns (precision, recall, f1, best), `best` the first
+    candidate of strictly maximal F1.  Each candidate must flag a point."""
+    cdef Py_ssize_t k, n = true_positives.shape[0], best = 0
+    cdef int64_t best_num = -1, best_den = 1
+    cdef float64_t[::1] precision = np.empty(n)
+    cdef float64_t[::1] recall = np.empty(n)
+    cdef float64_t[::1] f1 = np.empty(n)
+    with nogil:
+        for k in range(n):
+            if _score_candidate(true_positives[k], false_positives[k], n_anomalies,
+                                &precision[k], &recall[k], &f1[k], &best_num, &best_den):
+                best = k
+    return np.asarray(precision), np.asarray(recall), np.asarray(f1), best
+
+
 def f1_scan(const float64_t[::1] sorted_normal, const float64_t[::1] sorted_anomalous):
     """One merge of the normal and the anomalous scores, each sorted ascending:
     counts and F1 at every distinct threshold.
@@ -525,7 +599,7 @@ def f1_scan(const float64_t[::1] sorted_normal, const float64_t[::1] sorted_anom
     cdef Py_ssize_t n_normal = sorted_normal.shape[0], n_anomalies = sorted_anomalous.shape[0]
     cdef Py_ssize_t n = n_normal + n_anomalies
     cdef Py_ssize_t i = 0, k = 0, n_groups = 0, best = 0
-    cdef int64_t tp = 0, fp = 0, best_num = -1, best_den = 1, num, den
+    cdef int64_t tp = 0, fp = 0, best_num = -1, best_den = 1
     cdef float64_t value
     cdef float64_t[::1] group_value = np.empty(n)
     cdef int64_t[::1] true_positives = np.empty(n, dtype=np.int64)
@@ -548,15 +622,8 @@ def f1_scan(const float64_t[::1] sorted_normal, const float64_t[::1] sorted_anom
             group_value[n_groups] = value
             true_positives[n_groups] = tp
             false_positives[n_groups] = fp
-            precision[n_groups] = <float64_t> tp / (tp + fp)
-            recall[n_groups] = <float64_t> tp / n_anomalies
-            num = 2 * tp
-            den = tp + fp + n_anomalies
-            f1[n_groups] = <float64_t> num / den
-            # num / den > best_num / best_den, exactly
-            if num * best_den > best_num * den:
-                best_num = num
-                best_den = den
+            if _score_candidate(tp, fp, n_anomalies, &precision[n_groups], &recall[n_groups],
+                                &f1[n_groups], &best_num, &best_den):
                 best = n_groups
             n_groups += 1
     return (np.asarray(group_value[:n_groups]), np.asarray(true_positives[:n_groups]),

@@ -8,7 +8,14 @@ import numpy as np
 from gaussext import _kernels
 from gaussext._validation import check_labels, check_log_density, check_scalar
 
-__all__ = ["ThresholdResult", "select_threshold"]
+__all__ = [
+    "ThresholdResult",
+    "anomalous_scores",
+    "count_normals_by_interval",
+    "merge_interval_counts",
+    "select_threshold",
+    "threshold_from_interval_counts",
+]
 
 # log of the largest finite float64: exp of anything above it overflows
 _LOG_LARGEST_DENSITY = float(np.log(np.finfo(np.float64).max))
@@ -175,16 +182,100 @@ def _exact_scan(labels, scores):
     group_value, tp, fp, precision, recall, f1, best = _kernels.f1_scan(
         np.sort(scores[~is_anomaly]), np.sort(scores[is_anomaly])
     )
-    # Candidate k's threshold lies in (its score, next distinct score]:
-    # the midpoint when one is representable, else the next score itself.
     next_value = np.empty_like(group_value)
     next_value[:-1] = group_value[1:]
     next_value[-1] = np.nextafter(group_value[-1], np.inf)
-    midpoint = group_value / 2 + next_value / 2
-    thresholds = np.where(midpoint > group_value, midpoint, next_value)
+    thresholds = _thresholds_between(group_value, next_value)
     n_anomalies = int(tp[-1])
     n_normal = labels.shape[0] - n_anomalies
     return _result("exact", n_anomalies, n_normal, thresholds, tp, fp, precision, recall, f1, best)
+
+
+def _thresholds_between(group_value, next_value):
+    """Candidate k's threshold lies in (its score, next distinct score]:
+    the midpoint when one is representable, else the next score itself."""
+    midpoint = group_value / 2 + next_value / 2
+    return np.where(midpoint > group_value, midpoint, next_value)
+
+
+# -- the exact scan over a labelled set held in parts -----------------------
+#
+# F1 = 2 tp / (tp + fp + n_anomalies) only falls between two consecutive
+# distinct anomalous scores a_(k-1) < a_k (tp stays, fp grows), so the best
+# candidate always flags exactly the points <= some a_k.  Its counts need, from
+# every part, only how many normal scores lie in each interval
+# (a_(k-1), a_k], and its threshold only the smallest normal score of each
+# interval: O(#anomalies) numbers per part instead of a global sort.
+
+
+def _validated_part(y_part, log_density_part):
+    """(float64 scores, bool is-anomaly) of one part of a labelled set, which
+    may be empty and may hold one class only."""
+    if np.shape(log_density_part)[:1] == (0,):
+        return np.empty(0), np.empty(0, dtype=bool)
+    scores = check_log_density(log_density_part)
+    labels = check_labels(y_part, scores.shape[0], name="y_true", both_classes=False)
+    return scores, labels.view(bool)
+
+
+def anomalous_scores(y_part, log_density_part):
+    """Validate one part of a labelled set; return (its anomalies' scores,
+    its number of normal points)."""
+    scores, is_anomaly = _validated_part(y_part, log_density_part)
+    return scores[is_anomaly], int(scores.shape[0] - is_anomaly.sum())
+
+
+def count_normals_by_interval(y_part, log_density_part, distinct_anomalous):
+    """Counts of one part's normal scores per interval between the sorted
+    distinct anomalous scores a_0 < ... < a_(K-1).
+
+    Returns
+    -------
+    counts : ndarray of shape (K + 1,), int64
+        counts[k]: normal scores in (a_(k-1), a_k], with a_(-1) = -inf and
+        a_K = +inf.
+    smallest : ndarray of shape (K + 1,), float64
+        The smallest normal score in each interval, +inf when it is empty.
+    """
+    scores, is_anomaly = _validated_part(y_part, log_density_part)
+    normal = scores[~is_anomaly]
+    # side="left": a normal score equal to a_k lands in interval k, flagged with it
+    interval = np.searchsorted(distinct_anomalous, normal, side="left")
+    n_intervals = distinct_anomalous.shape[0] + 1
+    counts = np.bincount(interval, minlength=n_intervals).astype(np.int64)
+    smallest = np.full(n_intervals, np.inf)
+    np.minimum.at(smallest, interval, normal)
+    return counts, smallest
+
+
+def merge_interval_counts(left, right):
+    """(counts, smallest) of two parts together."""
+    return left[0] + right[0], np.minimum(left[1], right[1])
+
+
+def threshold_from_interval_counts(anomalous, counts, smallest):
+    """The exact scan's result from the gathered anomalous scores and the
+    interval counts summed over all parts.
+
+    Equal, bit for bit, to :func:`select_threshold` on the whole set in
+    epsilon, log_epsilon, f1, precision, recall and the counts.  The curves
+    hold only the candidates that can be best: one per distinct anomalous
+    score (the in-memory curves restricted to those thresholds).
+    """
+    distinct, multiplicity = np.unique(anomalous, return_counts=True)
+    tp = np.cumsum(multiplicity).astype(np.int64)
+    fp = np.cumsum(counts[:-1]).astype(np.int64)
+    n_anomalies = int(tp[-1])
+    precision, recall, f1, best = _kernels.f1_from_counts(tp, fp, n_anomalies)
+    # the next distinct score after a_k: the smallest normal score above it,
+    # or a_(k+1) when that is smaller; one ulp up above the largest score
+    next_value = np.minimum(smallest[1:-1], distinct[1:])
+    last = smallest[-1] if np.isfinite(smallest[-1]) else np.nextafter(distinct[-1], np.inf)
+    next_value = np.append(next_value, last)
+    thresholds = _thresholds_between(distinct, next_value)
+    n_normal = int(np.sum(counts))
+    return _result("exact", n_anomalies, n_normal, thresholds, tp, fp, precision, recall, f1,
+                   best)
 
 
 def grid_search(labels, probabilities, steps):
@@ -217,5 +308,6 @@ def grid_search(labels, probabilities, steps):
     f1 = 2.0 * tp / (tp + fp + n_anomalies)
     with np.errstate(divide="ignore"):
         thresholds = np.log(epsilons)
-    return _result("grid", n_anomalies, labels.shape[0] - n_anomalies, thresholds, tp, fp, precision, recall, f1, best,
+    return _result("grid", n_anomalies, labels.shape[0] - n_anomalies, thresholds, tp, fp,
+                   precision, recall, f1, best,
                    epsilon=None if best is None else float(epsilons[best]))

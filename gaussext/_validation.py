@@ -16,6 +16,7 @@ __all__ = [
     "NotFittedError",
     "not_fitted_error",
     "check_array",
+    "check_both_classes",
     "check_finite",
     "check_labels",
     "check_log_density",
@@ -183,8 +184,8 @@ def check_labels(y, n_samples, *, name="y", both_classes=True):
 
     Accepted: an array-like of shape (n_samples,) or (n_samples, 1) holding
     only 0 and 1 (integers, floats or booleans), with both values present
-    (unless `both_classes` is False: evaluating needs no anomaly, choosing a
-    threshold does).
+    (unless `both_classes` is False: evaluating needs no anomaly, and a part
+    of a larger labelled set may hold one class).
     {-1, +1} labels are refused rather than guessed at, because scikit-learn's
     predict uses -1 for an anomaly while this package's labels use 1.
     """
@@ -216,14 +217,20 @@ def check_labels(y, n_samples, *, name="y", both_classes=True):
             f"{', '.join(f'{v.item():g}' for v in bad)}"
             + (". For -1/+1 labels pass (y == -1)" if np.all(np.isin(labels, (-1, 1))) else "")
         )
-    n_anomalies = int(is_one.sum())
-    if both_classes and (n_anomalies == 0 or n_anomalies == n_samples):
+    if both_classes:
+        n_anomalies = int(is_one.sum())
+        check_both_classes(n_anomalies, n_samples - n_anomalies, name=name)
+    return is_one.view(np.uint8)
+
+
+def check_both_classes(n_anomalies, n_normal, *, name="y"):
+    """Raise ValueError when labels hold one class only (counts of each given)."""
+    if n_anomalies == 0 or n_normal == 0:
         present = "1 (anomaly)" if n_anomalies else "0 (normal)"
         raise ValueError(
             f"{name} holds a single class: every label is {present}; choosing a "
             "threshold needs both normal and anomalous examples"
         )
-    return is_one.view(np.uint8)
 
 
 def check_log_density(log_density, *, name="log_density"):

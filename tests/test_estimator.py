@@ -173,9 +173,10 @@ def test_not_fitted_error_without_sklearn_semantics():
 
 def test_public_names():
     assert set(gaussext.__all__) == {"ConditioningWarning", "Evaluation",
-                                     "GaussianAnomalyDetector", "GaussianizingTransformer",
-                                     "NotFittedError", "ThresholdResult", "evaluate",
-                                     "select_threshold", "__version__"}
+                                     "GaussianAnomalyDetector", "GaussianStatistics",
+                                     "GaussianizingTransformer", "NotFittedError",
+                                     "ThresholdResult", "evaluate", "fit_file", "score_file",
+                                     "select_threshold", "tune_file", "__version__"}
 
 
 @pytest.mark.parametrize("n_samples", [2, 3, 10, 1001])

@@ -1,0 +1,245 @@
+r"""Mergeable sufficient statistics of a Gaussian: count, mean, centred co-moment."""
+
+import numbers
+
+import numpy as np
+
+from gaussext import _kernels
+from gaussext._validation import check_array, check_finite, check_scalar
+
+__all__ = ["GaussianStatistics"]
+
+_KINDS = ("diagonal", "full")
+
+
+class GaussianStatistics:
+    r"""Count, mean and centred second moments of rows seen so far, mergeable.
+
+    For rows :math:`x_1, \dots, x_n` of d features it holds
+
+    - ``n_samples`` = n,
+    - ``mean`` = :math:`\bar x = \frac1n \sum_i x_i`, shape (d,),
+    - ``scatter``, the centred co-moment: for ``kind="diagonal"`` the per-feature
+      sums :math:`M_j = \sum_i (x_{ij} - \bar x_j)^2`, shape (d,); for
+      ``kind="full"`` the scatter matrix
+      :math:`M = \sum_i (x_i - \bar x)(x_i - \bar x)^T`, shape (d, d),
+
+    all in float64 whatever the data's dtype.  Two sets of statistics A and B
+    of disjoint rows merge into those of their union with the pairwise update
+    of Chan, Golub and LeVeque,
+
+    .. math::
+
+        n = n_A + n_B, \quad \delta = \bar x_B - \bar x_A, \quad
+        \bar x = \bar x_A + \delta\, n_B / n, \quad
+        M = M_A + M_B + \delta \delta^T\, n_A n_B / n,
+
+    computed by the same compiled kernel that merges the blocks of an
+    in-memory fit.  So ``update`` over any split of the rows into chunks, or
+    ``merge`` of parts computed apart (on other processes or machines), gives
+    the statistics of one pass over all rows up to rounding (about 1e-15
+    relative).  Means are kept internally relative to the first row seen, so
+    a large common offset in the data (1e6, 1e12) costs no accuracy.
+
+    Empty statistics (``n_samples == 0``) are the identity of ``merge``.
+
+    Parameters
+    ----------
+    kind : {"diagonal", "full"}, default="diagonal"
+        Per-feature sums of squares, or the full scatter matrix.
+    n_features : int or None, default=None
+        Number of features; None takes it from the first chunk given to
+        :meth:`update`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussext import GaussianStatistics
+    >>> X = np.arange(12.0).reshape(6, 2)
+    >>> left = GaussianStatistics("full").update(X[:2])
+    >>> right = GaussianStatistics("full").update(X[2:])
+    >>> both = left.merge(right)
+    >>> both.n_samples, both.mean.tolist()
+    (6, [5.0, 6.0])
+    >>> bool(np.allclose(both.covariance(ddof=1), np.cov(X, rowvar=False)))
+    True
+    """
+
+    def __init__(self, kind="diagonal", n_features=None):
+        if kind not in _KINDS:
+            raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+        if n_features is not None:
+            check_scalar(n_features, "n_features", kind=numbers.Integral, low=1)
+            n_features = int(n_features)
+        self.kind = kind
+        self.n_features = n_features
+        self.n_samples = 0
+        # The mean is held as shift + relative mean, the shift being the first
+        # row seen: relative means are small numbers, so merging them (their
+        # difference delta) is not rounded at the scale of the data's offset.
+        self._shift = None
+        self._relative_mean = None
+        self._scatter = None
+
+    # -- accessors -------------------------------------------------------
+
+    @property
+    def mean(self):
+        """Mean of the rows, float64 of shape (n_features,) (a new array)."""
+        self._require_rows(1, "mean")
+        return self._shift + self._relative_mean
+
+    @property
+    def scatter(self):
+        """Centred co-moment (a new array): shape (n_features,) for the
+        diagonal kind, (n_features, n_features) symmetric for the full one."""
+        self._require_rows(1, "scatter")
+        if self.kind == "diagonal":
+            return self._scatter.copy()
+        upper = np.triu(self._scatter)
+        return upper + np.triu(upper, 1).T
+
+    def variance(self, ddof=0):
+        """Per-feature variances ``M_jj / (n_samples - ddof)``, shape (n_features,)."""
+        check_scalar(ddof, "ddof", kind=numbers.Integral, low=0)
+        self._require_rows(ddof + 1, f"variance with ddof={ddof}")
+        diagonal = self._scatter if self.kind == "diagonal" else np.diagonal(self._scatter)
+        return np.maximum(diagonal, 0.0) / (self.n_samples - ddof)
+
+    def covariance(self, ddof=0):
+        """Covariance matrix ``M / (n_samples - ddof)``, shape (n_features, n_features);
+        diagonal for the diagonal kind."""
+        if self.kind == "diagonal":
+            return np.diag(self.variance(ddof))
+        check_scalar(ddof, "ddof", kind=numbers.Integral, low=0)
+        self._require_rows(ddof + 1, f"covariance with ddof={ddof}")
+        return self.scatter / (self.n_samples - ddof)
+
+    def _require_rows(self, minimum, what):
+        if self.n_samples < minimum:
+            raise ValueError(
+                f"GaussianStatistics of {self.n_samples} row(s) define no {what}; "
+                f"at least {minimum} row(s) are needed (call update with data first)"
+            )
+
+    def __repr__(self):
+        return (f"GaussianStatistics(kind={self.kind!r}, n_features={self.n_features}, "
+                f"n_samples={self.n_samples})")
+
+    # -- accumulation ----------------------------------------------------
+
+    def _check_compatible(self, kind, n_features, what):
+        if kind != self.kind:
+            raise ValueError(
+                f"Cannot combine {what} of kind {kind!r} with GaussianStatistics of "
+                f"kind {self.kind!r}"
+            )
+        if None not in (self.n_features, n_features) and n_features != self.n_features:
+            raise ValueError(
+                f"{what} has {n_features} features, but these GaussianStatistics "
+                f"have {self.n_features}"
+            )
+
+    def update(self, X, *, n_jobs=None):
+        """Add the rows of a chunk X, in place, and return self.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            float32 and float64 are read in place, other numeric dtypes are
+            converted to float64.  A chunk with no rows changes nothing.
+        n_jobs : int or None, default=None
+            Threads for the kernel, as the estimator's `n_jobs` (None: all cores).
+
+        Raises
+        ------
+        ValueError
+            For a shape that is not 2-D, a feature count other than the
+            statistics', and NaN or infinite entries (then nothing is added).
+        """
+        if n_jobs is not None:
+            check_scalar(n_jobs, "n_jobs", kind=numbers.Integral)
+        X = check_array(X, name="X", min_samples=0, ensure_finite=False)
+        self._check_compatible(self.kind, X.shape[1], "X")
+        self.n_features = X.shape[1]
+        if X.shape[0] == 0:
+            return self
+        if self._shift is None:
+            shift = np.array(X[0], dtype=np.float64)
+        else:
+            shift = self._shift
+        mean, moments = self._chunk_statistics(X, shift, n_jobs)
+        if self.n_samples == 0:
+            self._shift, self._relative_mean, self._scatter = shift, mean, moments
+            self.n_samples = X.shape[0]
+        else:
+            self._merge_in(X.shape[0], mean, moments)
+        return self
+
+    def _chunk_statistics(self, X, shift, n_jobs):
+        """(mean relative to shift, moments) of validated, non-empty X."""
+        # imported here: the estimator module imports this one
+        from gaussext._estimator import _resolve_n_threads
+
+        n_features = X.shape[1]
+        matrix = self.kind == "full"
+        mean = np.empty(n_features)
+        moments = np.empty(n_features * n_features if matrix else n_features)
+        _kernels.shifted_statistics(X, shift, mean, moments, matrix, _resolve_n_threads(n_jobs))
+        # a NaN or inf anywhere in X makes its feature's mean or moment non-finite
+        diagonal = moments[:: n_features + 1] if matrix else moments
+        if not np.isfinite(mean.sum() + diagonal.sum()):
+            check_finite(X)
+        return mean, moments.reshape(n_features, n_features) if matrix else moments
+
+    def _merge_in(self, n_rows, relative_mean, moments):
+        """Merge another part (relative to self's shift) into self, in place."""
+        mean, merged = self._relative_mean.copy(), self._scatter.copy()
+        _kernels.merge_statistics(
+            np.array([self.n_samples, n_rows], dtype=np.float64),
+            np.stack([self._relative_mean, relative_mean]),
+            np.stack([self._scatter.reshape(-1), moments.reshape(-1)]),
+            mean, merged.reshape(-1), self.kind == "full",
+        )
+        self._relative_mean, self._scatter = mean, merged
+        self.n_samples += n_rows
+
+    def merge(self, other):
+        """Statistics of the union of the rows of self and `other`, as a new object.
+
+        Neither operand is modified.  Empty statistics are the identity.
+
+        Raises
+        ------
+        TypeError
+            When `other` is not a GaussianStatistics.
+        ValueError
+            When the kinds or the feature counts differ.
+        """
+        if not isinstance(other, GaussianStatistics):
+            raise TypeError(
+                f"merge needs another GaussianStatistics, got {type(other).__name__}"
+            )
+        self._check_compatible(other.kind, other.n_features, "the other GaussianStatistics")
+        if other.n_features is None and self.n_features is None:
+            return self._copy()
+        if other.n_samples == 0:
+            result = self._copy()
+            result.n_features = self.n_features or other.n_features
+            return result
+        result = self._copy() if self.n_samples else other._copy()
+        if self.n_samples:
+            # other's mean relative to self's shift: the shifts' difference is
+            # of the data's spread, not its offset, and so is the sum
+            relative_mean = (other._shift - self._shift) + other._relative_mean
+            result._merge_in(other.n_samples, relative_mean, other._scatter)
+        return result
+
+    def _copy(self):
+        result = GaussianStatistics(self.kind, self.n_features)
+        result.n_samples = self.n_samples
+        if self.n_samples:
+            result._shift = self._shift.copy()
+            result._relative_mean = self._relative_mean.copy()
+            result._scatter = self._scatter.copy()
+        return result
