@@ -224,7 +224,8 @@ class _NamedColumns:
 def _fit(args, table, X, names):
     """A detector fitted on X as the options say, knowing CSV column names."""
     detector = GaussianAnomalyDetector(args.covariance, contamination=args.contamination,
-                                       reg_covar=args.reg_covar)
+                                       reg_covar=args.reg_covar,
+                                       variance_floor=args.variance_floor)
     return detector.fit(_NamedColumns(X, names) if table.has_header else X)
 
 
@@ -408,6 +409,10 @@ def _add_model_options(parser):
                         default=0.0,
                         help="added to every variance: makes constant or dependent features "
                              "usable (default: 0)")
+    parser.add_argument("--variance-floor", type=_number_in(0, float("inf"), True, False),
+                        default=0.0,
+                        help="diagonal model: variances below it are raised to it, the others "
+                             "kept as estimated (default: 0)")
 
 
 def _add_column_option(parser):

@@ -39,15 +39,26 @@ __all__ = ["fit", "predict", "score_samples", "select_threshold", "tune_threshol
 
 
 def _as_row_chunks(X, name="X"):
-    """X as a 2-D numeric dask array with all columns in one chunk."""
-    X = da.asarray(X)
+    """X as a 2-D numeric dask array with all columns in one chunk.
+
+    In-memory input gets the estimator's own validation; a dask array's
+    dtype and shape are checked with the same messages, its values (NaN,
+    infinity) by the kernels when the chunks are computed.
+    """
+    if not isinstance(X, da.Array):
+        X = da.from_array(check_array(X, name=name, ensure_finite=False))
+    kind = X.dtype.kind
+    if kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
+    if kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}; "
+                        "convert it to a numeric array first")
     if X.ndim != 2:
         raise ValueError(f"Expected a 2-D array for {name}, got a {X.ndim}-D array of "
                          f"shape {X.shape}")
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
     if X.shape[1] == 0:
-        raise ValueError(f"{name} has no features (shape {X.shape})")
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
+                         "of 1 is required.")
     if X.numblocks[1] != 1:
         # the kernels need whole rows: gather each row's columns into one chunk
         X = X.rechunk({1: -1})
@@ -151,11 +162,13 @@ def predict(detector, X):
 
 
 def _as_vector(values, name):
+    if values is None:
+        raise TypeError(f"{name} must be array-like, got None")
     values = da.asarray(values)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {values.shape}")
+        raise ValueError(f"{name} must be 1-D (or a single column), got shape {values.shape}")
     return values
 
 

@@ -8,8 +8,10 @@ the caller's array must be unchanged afterwards.  Nothing may crash, and
 nothing may return NaN silently.  The command line's own cases are in
 ``test_cli.py`` (``CLI_BAD_INPUTS``).
 
-Accepted on purpose (tested at the end): labels as booleans, as floats 0.0/1.0
-and as a single column; lists; -inf log-densities (density 0).  Labels in
+Accepted on purpose: labels as booleans, as floats 0.0/1.0 and as a single
+column; lists; -inf log-densities (density 0) (these tested at the end); a
+chunk with no rows in streaming fits (it adds nothing); labels of one class
+in ``evaluate`` (a threshold can be evaluated on them; choosing one cannot).  Labels in
 {-1, +1} are refused, because scikit-learn's ``predict`` uses -1 for an
 anomaly while labels here use 1; the message says how to convert them.
 """
@@ -18,9 +20,18 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from gaussext import GaussianAnomalyDetector, NotFittedError, select_threshold
+import gaussext.dask
+from gaussext import (
+    GaussianAnomalyDetector,
+    GaussianizingTransformer,
+    GaussianStatistics,
+    NotFittedError,
+    evaluate,
+    select_threshold,
+)
 from gaussext.compat import GaussianAnomalyDetection
 from gaussext.datasets import make_demo_split, make_server_metrics
+from gaussext.diagnostics import gaussianity
 
 RNG = np.random.default_rng(11)
 GOOD = RNG.normal(size=(50, 3))
@@ -70,11 +81,24 @@ MATRIX_ENTRY_POINTS = {
     "predict": ("X", lambda X: _fitted().predict(X)),
     "pdf": ("X", lambda X: _fitted().pdf(X)),
     "tune_threshold": ("X", lambda X: _fitted().tune_threshold(X, GOOD_LABELS)),
+    "explain": ("X", lambda X: _fitted().explain(X)),
+    "explain-full": ("X", lambda X: _fitted("full").explain(X)),
     "compat-fit": ("data", lambda X: GaussianAnomalyDetection(X)),
     "compat-density": ("data", lambda X: GaussianAnomalyDetection(GOOD).multivariate_gaussian(X)),
+    "partial_fit": ("X", lambda X: GaussianAnomalyDetector().partial_fit(X)),
+    "partial_fit-again": ("X", lambda X: _fitted().partial_fit(X)),
+    "statistics-update": ("X", lambda X: GaussianStatistics("full").update(X)),
+    "transformer-fit": ("X", lambda X: GaussianizingTransformer().fit(X)),
+    "transformer-transform": ("X", lambda X: GaussianizingTransformer().fit(GOOD).transform(X)),
+    "gaussianity": ("X", lambda X: gaussianity(X)),
+    "dask-fit": ("X", lambda X: gaussext.dask.fit(X)),
 }
 FITTING = {"fit-diagonal", "fit-full", "fit_predict"}
-SCORING = set(MATRIX_ENTRY_POINTS) - FITTING - {"compat-fit"}
+SCORING = {"score_samples", "score_samples-full", "decision_function", "predict", "pdf",
+           "tune_threshold", "explain", "explain-full", "compat-density", "partial_fit-again",
+           "transformer-transform"}
+# Accepted on purpose: a chunk with no rows adds nothing to streaming statistics
+EMPTY_CHUNK_ACCEPTED = {"partial_fit", "partial_fit-again", "statistics-update"}
 
 # (case, value, exception, message with {name}, entry points it applies to)
 BAD_MATRICES = [
@@ -98,7 +122,8 @@ BAD_MATRICES = [
      r"{name} must hold numbers, got dtype datetime64", None),
     ("sparse", scipy.sparse.csr_matrix(GOOD), TypeError,
      r"Sparse data was passed as {name}, but dense data is required", None),
-    ("no-rows", np.empty((0, 3)), ValueError, r"0 sample\(s\) \(shape=\(0, 3\)\)", None),
+    ("no-rows", np.empty((0, 3)), ValueError, r"0 sample\(s\) \(shape=\(0, 3\)\)|holds no rows",
+     set(MATRIX_ENTRY_POINTS) - EMPTY_CHUNK_ACCEPTED),
     ("no-columns", np.empty((5, 0)), ValueError, r"0 feature\(s\) \(shape=\(5, 0\)\)", None),
     ("1-D", GOOD[:, 0], ValueError,
      r"Expected a 2-D array for {name}, got a 1-D array of shape \(50,\)\. Reshape", None),
@@ -137,10 +162,14 @@ LABEL_ENTRY_POINTS = {
     "tune_threshold": lambda y: _fitted().tune_threshold(GOOD, y),
     "compat-select_threshold":
         lambda y: GaussianAnomalyDetection.select_threshold(y, np.exp(GOOD[:, 0])),
+    "evaluate": lambda y: evaluate(y, GOOD[:, 0], epsilon=0.5),
+    "dask-select_threshold": lambda y: gaussext.dask.select_threshold(y, GOOD[:, 0]),
 }
+# Accepted on purpose: evaluating a threshold needs no anomaly (or no normal point)
+SINGLE_CLASS_ACCEPTED = {"evaluate"}
 
 BAD_LABELS = [
-    ("none", None, TypeError, r"must be array-like of 0/1 labels, got None"),
+    ("none", None, TypeError, r"must be array-like( of 0/1 labels)?, got None"),
     ("too-few", GOOD_LABELS[:-1], ValueError, r"has 49 labels but there are 50 samples"),
     ("too-many", np.r_[GOOD_LABELS, 0], ValueError, r"has 51 labels but there are 50 samples"),
     ("two", np.r_[GOOD_LABELS[:-1], 2], ValueError,
@@ -158,9 +187,14 @@ BAD_LABELS = [
 ]
 
 
-@pytest.mark.parametrize("y, error, message", [
-    pytest.param(y, error, message, id=case) for case, y, error, message in BAD_LABELS])
-@pytest.mark.parametrize("entry", sorted(LABEL_ENTRY_POINTS))
+def _label_cases():
+    for case, y, error, message in BAD_LABELS:
+        for entry in sorted(LABEL_ENTRY_POINTS):
+            if not (case.startswith("all-") and entry in SINGLE_CLASS_ACCEPTED):
+                yield pytest.param(entry, y, error, message, id=f"{entry}-{case}")
+
+
+@pytest.mark.parametrize("entry, y, error, message", list(_label_cases()))
 def test_bad_labels(entry, y, error, message):
     snapshot = _unchanged(y)
     with pytest.raises(error, match=message):
@@ -180,12 +214,35 @@ BAD_SCORES = [
 ]
 
 
+SCORE_ENTRY_POINTS = {
+    "select_threshold": lambda s: select_threshold([0, 1, 0, 1], s),
+    "select_threshold-grid": lambda s: select_threshold([0, 1, 0, 1], s, method="grid"),
+    "evaluate": lambda s: evaluate([0, 1, 0, 1], s, epsilon=0.5),
+    "dask-select_threshold": lambda s: gaussext.dask.select_threshold([0, 1, 0, 1], s),
+}
+
+
 @pytest.mark.parametrize("scores, error, message", [
     pytest.param(s, error, message, id=case) for case, s, error, message in BAD_SCORES])
-@pytest.mark.parametrize("method", ["exact", "grid"])
-def test_bad_log_density(method, scores, error, message):
+@pytest.mark.parametrize("entry", sorted(SCORE_ENTRY_POINTS))
+def test_bad_log_density(entry, scores, error, message):
     with pytest.raises(error, match=message):
-        select_threshold([0, 1, 0, 1], scores, method=method)
+        SCORE_ENTRY_POINTS[entry](scores)
+
+
+@pytest.mark.parametrize("threshold, error, message", [
+    ({"epsilon": np.nan}, ValueError, r"epsilon must be finite, got nan"),
+    ({"epsilon": np.inf}, ValueError, r"epsilon must be finite, got inf"),
+    ({"epsilon": -0.1}, ValueError, r"epsilon must be >= 0\.0, got -0\.1"),
+    ({"epsilon": "0.1"}, TypeError, r"epsilon must be a real number, got '0\.1'"),
+    ({"epsilon": None}, TypeError, r"give exactly one of epsilon .* and log_epsilon"),
+    ({"epsilon": 0.1, "log_epsilon": -2.0}, TypeError, r"give exactly one of epsilon"),
+    ({"log_epsilon": np.nan}, ValueError, r"log_epsilon must be a number below \+inf, got nan"),
+    ({"log_epsilon": np.inf}, ValueError, r"log_epsilon must be a number below \+inf, got inf"),
+], ids=["nan", "inf", "negative", "string", "none", "both", "log-nan", "log-inf"])
+def test_bad_epsilon(threshold, error, message):
+    with pytest.raises(error, match=message):
+        evaluate([0, 1, 0, 1], [-1.0, -2.0, -3.0, -4.0], **threshold)
 
 
 def test_negative_probabilities_refused_by_the_classic_interface():
@@ -276,6 +333,10 @@ NEEDS_FIT = {
     "pdf": lambda det: det.pdf(GOOD),
     "tune_threshold": lambda det: det.tune_threshold(GOOD, GOOD_LABELS),
     "save": lambda det: det.save("never-written.npz"),
+    "explain": lambda det: det.explain(GOOD),
+    "dask-score_samples": lambda det: gaussext.dask.score_samples(det, GOOD),
+    "dask-predict": lambda det: gaussext.dask.predict(det, GOOD),
+    "score_file": lambda det: gaussext.score_file(det, "in.npy", "never-written.npz"),
 }
 
 

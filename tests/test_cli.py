@@ -215,6 +215,10 @@ CLI_BAD_INPUTS = [
      "argument --contamination: must be in (0, 0.5], got 0.9"),
     (["fit", "good.csv", "--model", "m.npz", "--reg-covar", "-1"], {"good.csv": GOOD_CSV}, 2,
      "argument --reg-covar: must be in [0, inf), got -1"),
+    (["fit", "good.csv", "--model", "m.npz", "--variance-floor", "nan"], {"good.csv": GOOD_CSV},
+     2, "argument --variance-floor: must be in [0, inf), got nan"),
+    (["fit", "good.csv", "--model", "m.npz", "--covariance", "full", "--variance-floor", "1"],
+     {"good.csv": GOOD_CSV}, 1, "variance_floor applies to covariance='diagonal' only"),
     (["inspect", "good.csv", "--alpha", "one"], {"good.csv": GOOD_CSV}, 2,
      "argument --alpha: not a number: 'one'"),
 ]
@@ -281,6 +285,15 @@ def test_reg_covar_makes_a_constant_column_usable(tmp_path, capsys):
     assert status == 0
     det = GaussianAnomalyDetector.load(str(tmp_path / "m.npz"))
     np.testing.assert_allclose(det.var_, [np.var(np.arange(20)) + 0.5, 0.5], rtol=1e-12)
+
+
+def test_variance_floor_raises_only_the_constant_column(tmp_path, capsys):
+    (tmp_path / "c.csv").write_text(_csv_text(["a", "k"], [(i, 3) for i in range(20)]))
+    status, out, _ = _run(["fit", str(tmp_path / "c.csv"), "--model", str(tmp_path / "m.npz"),
+                           "--variance-floor", "0.5"], capsys)
+    assert status == 0
+    det = GaussianAnomalyDetector.load(str(tmp_path / "m.npz"))
+    np.testing.assert_allclose(det.var_, [np.var(np.arange(20)), 0.5], rtol=1e-12)
 
 
 def test_bad_input_through_the_real_process(tmp_path):
