@@ -97,7 +97,8 @@ def _rescaled_mean_and_spread(X, covariance, divisor, n_threads):
     itself does.
     """
     largest = np.maximum(np.max(X, axis=0), -np.min(X, axis=0)).astype(np.float64)
-    scale = np.ldexp(1.0, -np.frexp(largest)[1])
+    # scale large features down to magnitudes below 1; small ones stay as they are
+    scale = np.ldexp(1.0, -np.maximum(np.frexp(largest)[1], 0))
     scaled_mean, scaled_spread = _centred_moments(X * scale, covariance, n_threads)
     scaled_spread /= divisor
     # one factor at a time: scale**2 itself can underflow to 0
@@ -368,6 +369,13 @@ class GaussianAnomalyDetector(ParamsMixin):
             # finite rows (the statistics proved it) whose squares overflowed
             mean, spread = _rescaled_mean_and_spread(X, self.covariance, divisor,
                                                      _resolve_n_threads(self.n_jobs))
+        if not np.isfinite(spread).all():
+            # named before any arithmetic (shrinkage) spreads the overflow
+            self._check_variances(spread if spread.ndim == 1 else np.diagonal(spread))
+            raise ValueError(
+                "The covariance overflows float64 although no variance does; rescale the "
+                "features."
+            )
         if self.covariance == "diagonal":
             self._set_gaussian(mean, np.maximum(spread, self.variance_floor) + self.reg_covar)
             return
@@ -544,17 +552,23 @@ class GaussianAnomalyDetector(ParamsMixin):
         rows, is only read (and must be given) for Ledoit-Wolf."""
         if self.shrinkage is None:
             return 0.0
+        # Both closed forms are scale-invariant: computing them on S / (tr S / p)
+        # keeps the squares of entries near 1e200 from overflowing.
+        scale = float(np.mean(np.diagonal(mle_covariance)))
+        if not (np.isfinite(scale) and scale > 0):
+            scale = 1.0
+        normalised = mle_covariance / scale
         if self.shrinkage == "oas":
-            return _shrinkage.oas_intensity(mle_covariance, n_samples)
+            return _shrinkage.oas_intensity(normalised, n_samples)
         if self.shrinkage == "ledoit-wolf":
-            # |x_i - mean|^2 of every row from the diagonal kernel with unit
-            # variances: log p = -|x - mean|^2 / 2, no n x d temporary
+            # |x_i - mean|^2 / scale of every row from the diagonal kernel with
+            # variances `scale`: log p = -|x - mean|^2 / (2 scale), no n x d temporary
             half_squared_norms = np.empty(X.shape[0])
-            _kernels.diagonal_log_density(X, mean, np.ones(X.shape[1]), 0.0,
-                                          half_squared_norms, _resolve_n_threads(self.n_jobs))
+            _kernels.diagonal_log_density(X, mean, np.full(X.shape[1], 1.0 / np.sqrt(scale)),
+                                          0.0, half_squared_norms,
+                                          _resolve_n_threads(self.n_jobs))
             sum_fourth_powers = 4.0 * float(np.dot(half_squared_norms, half_squared_norms))
-            return _shrinkage.ledoit_wolf_intensity(mle_covariance, X.shape[0],
-                                                    sum_fourth_powers)
+            return _shrinkage.ledoit_wolf_intensity(normalised, X.shape[0], sum_fourth_powers)
         return float(self.shrinkage)
 
     def _describe_features(self, indices):
@@ -786,12 +800,23 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         X = self._validate_for_scoring(X)
         check_finite(X)
-        residual = np.asarray(X, dtype=np.float64) - self.mean_
-        if not hasattr(self, "cholesky_factor_"):  # the model fitted, not the parameter
-            # standardise before squaring: a residual beyond 1e154 must not overflow
-            return 0.5 * (_LOG_2PI + np.log(self.var_)) + 0.5 * (residual * self._inv_std)**2
-        whitened = residual @ self._inverse_factor.T
-        return 0.5 * (_LOG_2PI + whitened**2) + np.log(np.diagonal(self.cholesky_factor_))
+        values = np.asarray(X, dtype=np.float64)
+        # Each row is scaled by a power of two (exact) so that x - mu and the
+        # whitening stay finite for points arbitrarily far out; a contribution
+        # beyond float64's range then comes out +inf, never NaN.
+        magnitude = np.maximum(np.max(np.abs(values), axis=1), np.max(np.abs(self.mean_)))
+        exponent = np.maximum(np.frexp(magnitude)[1], 0)[:, None]
+        residual = np.ldexp(values, -exponent) - np.ldexp(self.mean_, -exponent)
+        full = hasattr(self, "cholesky_factor_")  # the model fitted, not the parameter
+        if full:
+            standardised = residual @ self._inverse_factor.T
+            log_scale = np.log(np.diagonal(self.cholesky_factor_))
+        else:
+            standardised = residual * self._inv_std
+            log_scale = 0.5 * np.log(self.var_)
+        with np.errstate(over="ignore"):
+            half_square = 0.5 * np.ldexp(standardised, exponent) ** 2
+        return 0.5 * _LOG_2PI + log_scale + half_square
 
     def save(self, path):
         """Write the fitted model to `path`, an ``.npz`` file in a safe format.

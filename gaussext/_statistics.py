@@ -188,7 +188,7 @@ class GaussianStatistics:
         _kernels.shifted_statistics(X, shift, mean, moments, matrix, _resolve_n_threads(n_jobs))
         # a NaN or inf anywhere in X makes its feature's mean or moment non-finite
         diagonal = moments[:: n_features + 1] if matrix else moments
-        if not np.isfinite(mean.sum() + diagonal.sum()):
+        if not (np.isfinite(mean).all() and np.isfinite(diagonal).all()):
             check_finite(X)
         return mean, moments.reshape(n_features, n_features) if matrix else moments
 

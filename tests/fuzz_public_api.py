@@ -5,12 +5,12 @@ Run for a bounded time, as CI does on the debug build (bounds checks on)::
     pip install '.[fuzz]'
     python tests/fuzz_public_api.py -max_total_time=60
 
-Each input is decoded into one call — fit, score, predict, decision_function,
-tune_threshold or select_threshold — with a chosen dtype, memory layout,
+Each input is decoded into one call — fit, partial_fit over chunks, score,
+predict, decision_function, explain, tune_threshold or select_threshold — with a chosen dtype, memory layout,
 shape, parameters and values (NaN, infinities, subnormals and extremes
 included).  Allowed outcomes: a result, or a ValueError / TypeError /
-NotFittedError.  Everything else fails the run: another exception, a NaN in a
-result, a result of the wrong shape, or the caller's array changed.  The
+NotFittedError.  Everything else fails the run: another exception (a NumPy
+RuntimeWarning included), a NaN in a result, a result of the wrong shape, or the caller's array changed.  The
 gaussext Python modules are instrumented, so the fuzzer is guided by which
 validation branches an input reaches; the compiled kernels are not (that
 would need a clang/libFuzzer build), they are checked by their outputs and,
@@ -96,10 +96,24 @@ def one_input(raw):
     n_rows, n_columns = data.ConsumeIntInRange(0, 40), data.ConsumeIntInRange(0, 12)
     X = _array(data, n_rows, n_columns, dtype)
     snapshot = X.copy()
-    action = data.ConsumeIntInRange(0, 5)
+    action = data.ConsumeIntInRange(0, 7)
     with warnings.catch_warnings():
+        # as in the test suite: a NumPy RuntimeWarning (overflow, invalid
+        # value) inside the package is a failure, not noise
+        warnings.simplefilter("error", RuntimeWarning)
         warnings.simplefilter("ignore", gaussext.ConditioningWarning)
         try:
+            if action == 7:
+                # streaming: the same rows in fuzzer-chosen chunks
+                detector = GaussianAnomalyDetector(**_parameters(data))
+                start = 0
+                while start < n_rows:
+                    stop = start + data.ConsumeIntInRange(1, max(1, n_rows))
+                    detector.partial_fit(X[start:stop])
+                    start = stop
+                if hasattr(detector, "mean_"):
+                    _check_result(detector.score_samples(X), n_rows)
+                return
             if action == 5:
                 labels = np.asarray(data.ConsumeIntListInRange(n_rows, 0, 1))
                 result = select_threshold(labels, X[:, 0] if n_columns else X)
@@ -117,6 +131,10 @@ def one_input(raw):
                     raise AssertionError("predict returned something other than +1/-1")
             elif action == 2:
                 _check_result(detector.decision_function(points), points.shape[0])
+            elif action == 6:
+                contributions = detector.explain(points)
+                if contributions.shape != points.shape or np.isnan(contributions).any():
+                    raise AssertionError("explain returned a NaN or a wrong shape")
             elif action == 3:
                 labels = np.asarray(data.ConsumeIntListInRange(points.shape[0], 0, 1))
                 detector.tune_threshold(points, labels)

@@ -92,3 +92,16 @@ def test_bad_input():
         det.explain(X_NEW[:, :3])
     with pytest.raises(NotFittedError):
         GaussianAnomalyDetector().explain(X_NEW)
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_points_beyond_float64_range_get_infinite_contributions_not_nan(covariance):
+    """x - mu overflows for x = +-1.7e308: the contributions are +inf (the
+    score is -inf), never NaN; ordinary rows in the same call are unaffected."""
+    det = GaussianAnomalyDetector(covariance).fit(X_TRAIN)
+    far = np.array([[1.7e308, -1.7e308, 1.7e308, -1.7e308], [1e200, -1e200, 0.0, 0.0]])
+    contributions = det.explain(np.vstack([far, X_NEW[:3]]))
+    assert not np.isnan(contributions).any()
+    assert np.all(contributions[0] == np.inf) and np.all(det.score_samples(far) == -np.inf)
+    assert contributions[1, 0] == np.inf
+    np.testing.assert_array_equal(contributions[2:], det.explain(X_NEW[:3]))

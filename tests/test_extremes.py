@@ -180,3 +180,15 @@ def test_densities_beyond_float64_range_stay_usable():
     with pytest.raises(ValueError, match=r"method='grid' searches in probability units.*"
                                          r"use method='exact'"):
         detector.tune_threshold(X, labels, method="grid")
+
+
+@pytest.mark.parametrize("shrinkage", ["ledoit-wolf", "oas"])
+def test_shrinkage_intensity_does_not_depend_on_the_scale(shrinkage):
+    """Both closed forms are scale-invariant; at a scale of 1e150 the squares
+    of the covariance's entries overflow unless they are normalised first."""
+    X = _data(np.float64, 0.0, 1.0, n_samples=40)
+    X[:, 2] = 0.5 * X[:, 0] + 0.1 * X[:, 2]
+    unit = GaussianAnomalyDetector("full", shrinkage=shrinkage).fit(X)
+    assert 0.0 < unit.shrinkage_ < 1.0
+    huge = GaussianAnomalyDetector("full", shrinkage=shrinkage).fit(X * 2.0**500)
+    assert huge.shrinkage_ == pytest.approx(unit.shrinkage_, rel=1e-12)
