@@ -371,7 +371,15 @@ class GaussianAnomalyDetector(ParamsMixin):
                                                      _resolve_n_threads(self.n_jobs))
         if not np.isfinite(spread).all():
             # named before any arithmetic (shrinkage) spreads the overflow
-            self._check_variances(spread if spread.ndim == 1 else np.diagonal(spread))
+            variances = spread if spread.ndim == 1 else np.diagonal(spread)
+            if X is None:
+                raise ValueError(
+                    "The sum of squared deviations of feature(s) "
+                    f"{self._describe_features(np.flatnonzero(~np.isfinite(variances)))} "
+                    "overflows float64 in this chunked fit; rescale those features (an "
+                    "in-memory fit rescales them itself, exactly)."
+                )
+            self._check_variances(variances)
             raise ValueError(
                 "The covariance overflows float64 although no variance does; rescale the "
                 "features."

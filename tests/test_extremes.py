@@ -192,3 +192,15 @@ def test_shrinkage_intensity_does_not_depend_on_the_scale(shrinkage):
     assert 0.0 < unit.shrinkage_ < 1.0
     huge = GaussianAnomalyDetector("full", shrinkage=shrinkage).fit(X * 2.0**500)
     assert huge.shrinkage_ == pytest.approx(unit.shrinkage_, rel=1e-12)
+
+
+def test_chunked_fit_names_an_overflowing_sum_of_squares():
+    """Streaming fits cannot go back to the rows to rescale them: they say so."""
+    X = _data(np.float64, 0.0, 1e153, n_samples=3000)
+    detector = GaussianAnomalyDetector()
+    with pytest.raises(ValueError, match=r"sum of squared deviations of feature\(s\) 0, 1, 2 "
+                                         r"overflows float64 in this chunked fit"):
+        for start in range(0, 3000, 500):
+            detector.partial_fit(X[start:start + 500])
+    in_memory = GaussianAnomalyDetector().fit(X)
+    assert np.all(np.isfinite(in_memory.var_))
