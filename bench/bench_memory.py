@@ -25,20 +25,11 @@ FULL_CASES = [(10_000_000, 8, "float64")]
 ALLOWANCE_BYTES = 16 * 2**20
 
 CHILD = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     import numpy as np
     from gaussext import GaussianAnomalyDetector
 
-    def peak_rss_bytes():
-        try:
-            with open("/proc/self/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        # KiB on Linux, bytes on macOS: only the fallback
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    from gaussext._testing import peak_rss_bytes
 
     peer, n_samples, n_features = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     rng = np.random.default_rng(0)

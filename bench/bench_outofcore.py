@@ -33,19 +33,11 @@ FULL_CASES = [(100_000_000, 8, "float32")]
 PEAK_RSS_LIMIT = 500 * 2**20
 
 CHILD = textwrap.dedent("""
-    import json, resource, sys, time
+    import json, sys, time
     import numpy as np
     import gaussext
 
-    def peak_rss_bytes():
-        try:
-            with open("/proc/self/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    from gaussext._testing import peak_rss_bytes
 
     peer, data_path, scores_path = sys.argv[1:4]
     detector = gaussext.GaussianAnomalyDetector("diagonal")

@@ -278,22 +278,17 @@ def test_a_model_fitted_on_npy_scores_chosen_csv_columns(tmp_path, capsys):
             [float(r["log_density"]) for r in csv.DictReader(io.StringIO(out))], expected)
 
 
-def test_reg_covar_makes_a_constant_column_usable(tmp_path, capsys):
+@pytest.mark.parametrize("option, expected_variances", [
+    ("--reg-covar", [np.var(np.arange(20)) + 0.5, 0.5]),   # added to every variance
+    ("--variance-floor", [np.var(np.arange(20)), 0.5]),    # raises only those below it
+])
+def test_remedies_make_a_constant_column_usable(tmp_path, capsys, option, expected_variances):
     (tmp_path / "c.csv").write_text(_csv_text(["a", "k"], [(i, 3) for i in range(20)]))
     status, out, _ = _run(["fit", str(tmp_path / "c.csv"), "--model", str(tmp_path / "m.npz"),
-                           "--reg-covar", "0.5"], capsys)
+                           option, "0.5"], capsys)
     assert status == 0
     det = GaussianAnomalyDetector.load(str(tmp_path / "m.npz"))
-    np.testing.assert_allclose(det.var_, [np.var(np.arange(20)) + 0.5, 0.5], rtol=1e-12)
-
-
-def test_variance_floor_raises_only_the_constant_column(tmp_path, capsys):
-    (tmp_path / "c.csv").write_text(_csv_text(["a", "k"], [(i, 3) for i in range(20)]))
-    status, out, _ = _run(["fit", str(tmp_path / "c.csv"), "--model", str(tmp_path / "m.npz"),
-                           "--variance-floor", "0.5"], capsys)
-    assert status == 0
-    det = GaussianAnomalyDetector.load(str(tmp_path / "m.npz"))
-    np.testing.assert_allclose(det.var_, [np.var(np.arange(20)), 0.5], rtol=1e-12)
+    np.testing.assert_allclose(det.var_, expected_variances, rtol=1e-12)
 
 
 def test_bad_input_through_the_real_process(tmp_path):

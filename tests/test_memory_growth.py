@@ -19,12 +19,7 @@ MARGIN_BYTES = 2 * 1024 * 1024
 SCRIPT = textwrap.dedent("""
     import numpy as np
     from gaussext import GaussianAnomalyDetector, select_threshold
-
-    def resident_bytes():
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
+    from gaussext._testing import resident_bytes
 
     rng = np.random.default_rng(0)
     train = rng.normal(size=(200, 4))

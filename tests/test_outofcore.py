@@ -138,19 +138,11 @@ def test_progress_only_on_a_terminal_or_when_asked(progress, shown, tmp_path, ca
 
 
 MEMORY_CHILD = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     import numpy as np
     import gaussext
 
-    def peak_rss_bytes():
-        try:
-            with open("/proc/self/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    from gaussext._testing import peak_rss_bytes
 
     folder, block_rows = sys.argv[1], int(sys.argv[2])
     warm_up = np.random.default_rng(0).normal(size=(100, 8))

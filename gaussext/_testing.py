@@ -1,0 +1,38 @@
+"""Helpers shared by the tests and the benchmarks (as scikit-learn ships
+``sklearn.utils._testing``); not part of the public API."""
+
+import resource
+
+__all__ = ["peak_rss_bytes", "resident_bytes"]
+
+
+def _status_kib(field):
+    """A ``/proc/self/status`` field in KiB, or None off Linux."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_bytes():
+    """This process's peak resident set size, in bytes.
+
+    Linux's VmHWM, which starts afresh at exec; elsewhere ``ru_maxrss``
+    (KiB on Linux, bytes on macOS: only a fallback).
+    """
+    kib = _status_kib("VmHWM")
+    if kib is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return kib * 1024
+
+
+def resident_bytes():
+    """This process's current resident set size (VmRSS), in bytes (Linux only)."""
+    kib = _status_kib("VmRSS")
+    if kib is None:
+        raise OSError("the current resident set size is read from /proc/self/status (Linux)")
+    return kib * 1024
