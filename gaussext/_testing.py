@@ -3,7 +3,7 @@
 
 import resource
 
-__all__ = ["peak_rss_bytes", "resident_bytes"]
+__all__ = ["peak_rss_bytes", "resident_bytes", "sklearn_checks"]
 
 
 def _status_kib(field):
@@ -36,3 +36,25 @@ def resident_bytes():
     if kib is None:
         raise OSError("the current resident set size is read from /proc/self/status (Linux)")
     return kib * 1024
+
+
+def sklearn_checks(estimator, id_prefix=""):
+    """scikit-learn's estimator checks for `estimator`, as (estimator, check)
+    pairs with readable ids for ``pytest.mark.parametrize``.
+
+    The array-API check is left out (NumPy input only), and scikit-learn's
+    warning that the estimator does not inherit from BaseEstimator is silenced
+    while the checks are listed: the protocol is followed without inheriting,
+    which is the point, since scikit-learn is not a run-time dependency.
+    """
+    import warnings
+
+    import pytest
+    from sklearn.utils.estimator_checks import estimator_checks_generator
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not inherit from")
+        for instance, check in estimator_checks_generator(estimator):
+            name = getattr(check, "func", check).__name__
+            if name != "check_array_api_input":
+                yield pytest.param(instance, check, id=f"{id_prefix}{name}")

@@ -1,7 +1,6 @@
 """The estimator's contract: scikit-learn's checks, the API semantics, errors."""
 
 import pickle
-import warnings
 
 import numpy as np
 import pytest
@@ -9,24 +8,12 @@ from scipy import stats
 
 import gaussext
 from gaussext import GaussianAnomalyDetector, NotFittedError
+from gaussext._testing import sklearn_checks
 
 
 def _sklearn_checks():
-    from sklearn.utils.estimator_checks import estimator_checks_generator
-
-    with warnings.catch_warnings():
-        # we follow the protocol without inheriting from BaseEstimator, which
-        # is the point: scikit-learn is not a run-time dependency
-        warnings.filterwarnings("ignore", message=".*does not inherit from")
-        for covariance in ("diagonal", "full"):
-            for estimator, check in estimator_checks_generator(
-                GaussianAnomalyDetector(covariance)
-            ):
-                name = getattr(check, "func", check).__name__
-                # array-API namespaces are not supported (NumPy input only)
-                if name != "check_array_api_input":
-                    yield pytest.param(estimator, check, id=f"{covariance}-{name}")
-
+    for covariance in ("diagonal", "full"):
+        yield from sklearn_checks(GaussianAnomalyDetector(covariance), f"{covariance}-")
 
 
 @pytest.mark.filterwarnings("ignore:.*does not inherit from:UserWarning")
