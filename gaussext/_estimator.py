@@ -365,13 +365,14 @@ class GaussianAnomalyDetector(ParamsMixin):
             spread = statistics.variance(self.ddof)
         else:
             spread = statistics.scatter / divisor
-        if X is not None and not np.isfinite(spread).all():
+        if X is not None and not (np.isfinite(spread).all() and np.isfinite(mean).all()):
             # finite rows (the statistics proved it) whose squares overflowed
             mean, spread = _rescaled_mean_and_spread(X, self.covariance, divisor,
                                                      _resolve_n_threads(self.n_jobs))
-        if not np.isfinite(spread).all():
+        if not (np.isfinite(spread).all() and np.isfinite(mean).all()):
             # named before any arithmetic (shrinkage) spreads the overflow
             variances = spread if spread.ndim == 1 else np.diagonal(spread)
+            variances = np.where(np.isfinite(mean), variances, np.inf)
             if X is None:
                 raise ValueError(
                     "The sum of squared deviations of feature(s) "

@@ -87,7 +87,9 @@ class GaussianStatistics:
     def mean(self):
         """Mean of the rows, float64 of shape (n_features,) (a new array)."""
         self._require_rows(1, "mean")
-        return self._shift + self._relative_mean
+        # inf only when the data's spread itself overflows, which fitting names
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._shift + self._relative_mean
 
     @property
     def scatter(self):
@@ -231,7 +233,10 @@ class GaussianStatistics:
         if self.n_samples:
             # other's mean relative to self's shift: the shifts' difference is
             # of the data's spread, not its offset, and so is the sum
-            relative_mean = (other._shift - self._shift) + other._relative_mean
+            # (data spread beyond float64's range overflows to inf here, and
+            # the model fitted from these statistics names the features)
+            with np.errstate(over="ignore", invalid="ignore"):
+                relative_mean = (other._shift - self._shift) + other._relative_mean
             result._merge_in(other.n_samples, relative_mean, other._scatter)
         return result
 

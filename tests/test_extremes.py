@@ -204,3 +204,13 @@ def test_chunked_fit_names_an_overflowing_sum_of_squares():
             detector.partial_fit(X[start:start + 500])
     in_memory = GaussianAnomalyDetector().fit(X)
     assert np.all(np.isfinite(in_memory.var_))
+
+
+def test_chunks_spread_over_the_whole_float64_range_are_refused_cleanly():
+    """Chunks starting at -1.5e308 and +1.5e308: the difference of their
+    shifts overflows; the fit names the feature instead of warning or
+    returning inf."""
+    detector = GaussianAnomalyDetector()
+    detector.partial_fit(np.array([[-1.5e308]]))  # one row: only accumulated
+    with pytest.raises(ValueError, match=r"feature\(s\) 0 overflows float64"):
+        detector.partial_fit(np.array([[1.5e308]]))
