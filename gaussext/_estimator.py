@@ -311,8 +311,9 @@ class GaussianAnomalyDetector(ParamsMixin):
         ------
         ValueError
             For malformed X, fewer than 2 rows, a feature with zero variance
-            (unless `reg_covar` > 0) and, for the full model, a covariance that
-            is not positive definite.
+            (unless `variance_floor` or `reg_covar` > 0), a variance beyond
+            float64's range and, for the full model, a covariance that is not
+            positive definite (the message names the dependent features).
         """
         self._validate_params()
         if _blocks.is_chunk_stream(X):
@@ -353,8 +354,9 @@ class GaussianAnomalyDetector(ParamsMixin):
         return None
 
     def _set_parameters(self, statistics, X=None):
-        """Set the Gaussian from `statistics`; X (the rows themselves) is needed
-        only for Ledoit-Wolf shrinkage."""
+        """Set the Gaussian from `statistics`.  X, the rows themselves when they
+        are in memory, is read only for Ledoit-Wolf shrinkage and to measure
+        again, exactly rescaled, sums of squares that overflowed."""
         n_samples, n_features = statistics.n_samples, statistics.n_features
         reason = self._too_few_rows(statistics)
         if reason is not None:
