@@ -35,8 +35,9 @@ cdef Py_ssize_t ROW_SWEEP_MIN_FEATURES = 8
 cdef Py_ssize_t TRMM_MIN_FEATURES = 32
 # The fit statistics are merged over a partition of the rows that depends on n
 # only, never on the thread count, so the result is the same bit for bit
-# whatever n_jobs is.  At most MAX_CHUNKS partial results are kept.
-cdef Py_ssize_t MIN_CHUNK_ROWS = 65536
+# whatever n_jobs is: a power of two of equal chunks (so that 2, 4, 8 threads
+# get equal shares), each of at least MIN_CHUNK_ROWS rows, at most MAX_CHUNKS.
+cdef Py_ssize_t MIN_CHUNK_ROWS = 16384
 cdef Py_ssize_t MAX_CHUNKS = 64
 
 
@@ -262,7 +263,10 @@ def full_log_density(
 
 def statistics_chunk_rows(Py_ssize_t n_samples):
     """Rows per parallel chunk of the fit statistics, for `n_samples`."""
-    return max(MIN_CHUNK_ROWS, (n_samples + MAX_CHUNKS - 1) // MAX_CHUNKS)
+    cdef Py_ssize_t n_chunks = 1
+    while 2 * n_chunks <= MAX_CHUNKS and n_samples // (2 * n_chunks) >= MIN_CHUNK_ROWS:
+        n_chunks *= 2
+    return max(1, (n_samples + n_chunks - 1) // n_chunks)
 
 
 cdef inline void _merge(float64_t n_a, float64_t n_b, float64_t *mean,
