@@ -145,6 +145,14 @@ def density_from_log(log_density):
         return np.exp(log_density)
 
 
+def _one_ulp_above(largest_score):
+    """The threshold that flags every point: one ulp above the largest score,
+    +inf when that score is float64's largest (p < +inf flags every finite
+    score, so the counts still hold)."""
+    with np.errstate(over="ignore"):
+        return np.nextafter(largest_score, np.inf)
+
+
 def _result(method, n_anomalies, n_normal, thresholds, tp, fp, precision, recall, f1, best,
             epsilon=None):
     """Build a ThresholdResult from the candidates and the index of the best."""
@@ -184,7 +192,7 @@ def _exact_scan(labels, scores):
     )
     next_value = np.empty_like(group_value)
     next_value[:-1] = group_value[1:]
-    next_value[-1] = np.nextafter(group_value[-1], np.inf)
+    next_value[-1] = _one_ulp_above(group_value[-1])
     thresholds = _thresholds_between(group_value, next_value)
     n_anomalies = int(tp[-1])
     n_normal = labels.shape[0] - n_anomalies
@@ -270,7 +278,7 @@ def threshold_from_interval_counts(anomalous, counts, smallest):
     # the next distinct score after a_k: the smallest normal score above it,
     # or a_(k+1) when that is smaller; one ulp up above the largest score
     next_value = np.minimum(smallest[1:-1], distinct[1:])
-    last = smallest[-1] if np.isfinite(smallest[-1]) else np.nextafter(distinct[-1], np.inf)
+    last = smallest[-1] if np.isfinite(smallest[-1]) else _one_ulp_above(distinct[-1])
     next_value = np.append(next_value, last)
     thresholds = _thresholds_between(distinct, next_value)
     n_normal = int(np.sum(counts))

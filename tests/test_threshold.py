@@ -82,3 +82,21 @@ def test_grid_reports_no_threshold_when_no_grid_point_finds_an_anomaly():
     result = select_threshold([0, 0, 1], [-3.0, -2.0, -1.0], method="grid")
     assert result.f1 == 0.0 and result.epsilon == 0.0 and result.log_epsilon == -np.inf
     assert result.true_positives == 0 and result.false_negatives == 1
+
+
+@pytest.mark.parametrize("method", ["exact", "dask"])
+def test_the_largest_float_as_a_score(method):
+    """A threshold above float64's largest score is +inf, quietly; it flags
+    every point, as the counts say (found by the fuzz target)."""
+    import gaussext.dask
+
+    largest = np.finfo(np.float64).max
+    scores = np.array([largest, largest, -1.0])
+    labels = [1, 1, 0]
+    search = select_threshold if method == "exact" else gaussext.dask.select_threshold
+    result = search(labels, scores)
+    # the anomalies score highest: only flagging everything finds them
+    assert result.log_epsilon == np.inf and result.f1 == 0.8
+    assert result.true_positives == 2 and result.false_positives == 1
+    flagged = scores < result.log_epsilon
+    assert flagged.sum() == result.true_positives + result.false_positives
