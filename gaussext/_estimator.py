@@ -87,10 +87,17 @@ def _quantile(values, q):
     return low + (high - low) * fraction
 
 
-def _rescaled_mean_and_spread(X, covariance, divisor, n_threads):
-    """Mean and variances (d,) or covariance (d, d) of finite X, dividing by
-    `divisor`, for data whose sums of squared deviations overflow float64
-    (deviations beyond about 1e154, as with variances near 1e300).
+def _mean_and_spread(statistics, ddof):
+    """Mean and variances (d,) or covariance (d, d) of `statistics`."""
+    if statistics.kind == "diagonal":
+        return statistics.mean, statistics.variance(ddof)
+    return statistics.mean, statistics.covariance(ddof)
+
+
+def _rescaled_mean_and_spread(X, covariance, ddof, n_jobs):
+    """Mean and variances (d,) or covariance (d, d) of finite X, for data
+    whose sums of squared deviations overflow float64 (deviations beyond
+    about 1e154, as with variances near 1e300).
 
     They are measured on a copy scaled per feature by a power of two, which
     is exact, and scaled back, so the result only overflows when the variance
@@ -99,26 +106,13 @@ def _rescaled_mean_and_spread(X, covariance, divisor, n_threads):
     largest = np.maximum(np.max(X, axis=0), -np.min(X, axis=0)).astype(np.float64)
     # scale large features down to magnitudes below 1; small ones stay as they are
     scale = np.ldexp(1.0, -np.maximum(np.frexp(largest)[1], 0))
-    scaled_mean, scaled_spread = _centred_moments(X * scale, covariance, n_threads)
-    scaled_spread /= divisor
+    scaled_mean, scaled_spread = _mean_and_spread(
+        GaussianStatistics(covariance).update(X * scale, n_jobs=n_jobs), ddof)
     # one factor at a time: scale**2 itself can underflow to 0
     with np.errstate(over="ignore"):
         if covariance == "diagonal":
             return scaled_mean / scale, scaled_spread / scale / scale
         return scaled_mean / scale, scaled_spread / scale[:, None] / scale[None, :]
-
-
-def _centred_moments(X, covariance, n_threads):
-    """(mean, centred sum of squares (d,) or scatter matrix (d, d)) from the kernels."""
-    n_features = X.shape[1]
-    mean = np.empty(n_features)
-    if covariance == "diagonal":
-        sum_squares = np.empty(n_features)
-        _kernels.diagonal_statistics(X, mean, sum_squares, n_threads)
-        return mean, np.maximum(sum_squares, 0.0)
-    scatter = np.empty((n_features, n_features))
-    _kernels.full_statistics(X, mean, scatter, n_threads)
-    return mean, scatter
 
 
 class GaussianAnomalyDetector(ParamsMixin):
@@ -323,12 +317,8 @@ class GaussianAnomalyDetector(ParamsMixin):
         # anywhere in X makes its feature's mean or variance non-finite.
         X = check_array(X, ensure_finite=False)
         self._forget_fit(feature_names, X.shape[1])
-        self.statistics_ = GaussianStatistics(self.covariance).update(X, n_jobs=self.n_jobs)
-        self._set_parameters(self.statistics_, X)
-        log_density = self._log_density(X)
-        self._set_threshold(_quantile(log_density, self.contamination))
-        self.threshold_ = None
-        return self
+        statistics = GaussianStatistics(self.covariance).update(X, n_jobs=self.n_jobs)
+        return self._fit_statistics(statistics, [X], rows=X)
 
     def _forget_fit(self, feature_names, n_features):
         """Drop the fitted attributes of an earlier fit; record the input's shape."""
@@ -362,15 +352,11 @@ class GaussianAnomalyDetector(ParamsMixin):
         if reason is not None:
             raise ValueError(reason)
         divisor = n_samples - self.ddof
-        mean = statistics.mean
-        if self.covariance == "diagonal":
-            spread = statistics.variance(self.ddof)
-        else:
-            spread = statistics.scatter / divisor
+        mean, spread = _mean_and_spread(statistics, self.ddof)
         if X is not None and not (np.isfinite(spread).all() and np.isfinite(mean).all()):
             # finite rows (the statistics proved it) whose squares overflowed
-            mean, spread = _rescaled_mean_and_spread(X, self.covariance, divisor,
-                                                     _resolve_n_threads(self.n_jobs))
+            mean, spread = _rescaled_mean_and_spread(X, self.covariance, self.ddof,
+                                                     self.n_jobs)
         if not (np.isfinite(spread).all() and np.isfinite(mean).all()):
             # named before any arithmetic (shrinkage) spreads the overflow
             variances = spread if spread.ndim == 1 else np.diagonal(spread)
@@ -442,15 +428,18 @@ class GaussianAnomalyDetector(ParamsMixin):
         """How many of the last rows of a chunked fit give epsilon."""
         return _blocks.default_block_rows(chunk.shape[1], block_bytes=_blocks.THRESHOLD_BYTES)
 
-    def _fit_statistics(self, statistics, threshold_chunks, n_threshold_rows=None):
+    def _fit_statistics(self, statistics, threshold_chunks, n_threshold_rows=None, rows=None):
         """Fit from merged statistics, with epsilon the `contamination`
         quantile of the log-densities of the last `n_threshold_rows` (all by
-        default) of `threshold_chunks` (validated 2-D arrays)."""
+        default) of `threshold_chunks` (validated 2-D arrays).  `rows`, all
+        the training rows when they are in memory, as _set_parameters takes
+        them; without them any earlier fit is forgotten here."""
         if statistics.n_samples == 0:
             raise ValueError("X holds no rows: at least 2 are needed to fit")
-        self._forget_fit(None, statistics.n_features)
+        if rows is None:
+            self._forget_fit(None, statistics.n_features)
         self.statistics_ = statistics
-        self._set_parameters(statistics)
+        self._set_parameters(statistics, rows)
         # scored chunk by chunk: no copy of the rows themselves
         log_density = np.concatenate([self._log_density(chunk) for chunk in threshold_chunks])
         if n_threshold_rows is not None:
@@ -520,10 +509,8 @@ class GaussianAnomalyDetector(ParamsMixin):
                 f"are {statistics.kind!r}; call fit to start a new model"
             )
         self._check_n_features(X, statistics.n_features)
-        statistics = statistics.merge(
-            GaussianStatistics(self.covariance, statistics.n_features).update(
-                X, n_jobs=self.n_jobs))
-        self.statistics_ = statistics
+        # in place: a chunk that fails validation leaves the statistics as they were
+        self.statistics_ = statistics.update(X, n_jobs=self.n_jobs)
         if self._too_few_rows(statistics) is not None:
             return self
         tuned = getattr(self, "threshold_", None) is not None

@@ -24,30 +24,23 @@ static inline double gaussext_sum_squares(const double *z, ptrdiff_t n)
     return sum;
 }
 
-/* sum_j ((row_j - mean_j) * inv_std_j)^2 over n contiguous features, in double. */
-static inline double gaussext_standardised_sum_squares_f64(
-    const double *row, const double *mean, const double *inv_std, ptrdiff_t n)
-{
-    double sum = 0.0;
-    GAUSSEXT_SIMD_SUM
-    for (ptrdiff_t j = 0; j < n; ++j) {
-        double z = (row[j] - mean[j]) * inv_std[j];
-        sum += z * z;
+/* sum_j ((row_j - mean_j) * inv_std_j)^2 over n contiguous features, each
+ * element widened to double first; one definition per element type (C has
+ * no fused types). */
+#define GAUSSEXT_DEFINE_STANDARDISED_SUM_SQUARES(NAME, ELEMENT)                 \
+    static inline double NAME(const ELEMENT *row, const double *mean,          \
+                              const double *inv_std, ptrdiff_t n)              \
+    {                                                                          \
+        double sum = 0.0;                                                      \
+        GAUSSEXT_SIMD_SUM                                                      \
+        for (ptrdiff_t j = 0; j < n; ++j) {                                    \
+            double z = ((double)row[j] - mean[j]) * inv_std[j];                \
+            sum += z * z;                                                      \
+        }                                                                      \
+        return sum;                                                            \
     }
-    return sum;
-}
 
-/* The same over float data, each element widened to double first. */
-static inline double gaussext_standardised_sum_squares_f32(
-    const float *row, const double *mean, const double *inv_std, ptrdiff_t n)
-{
-    double sum = 0.0;
-    GAUSSEXT_SIMD_SUM
-    for (ptrdiff_t j = 0; j < n; ++j) {
-        double z = ((double)row[j] - mean[j]) * inv_std[j];
-        sum += z * z;
-    }
-    return sum;
-}
+GAUSSEXT_DEFINE_STANDARDISED_SUM_SQUARES(gaussext_standardised_sum_squares_f64, double)
+GAUSSEXT_DEFINE_STANDARDISED_SUM_SQUARES(gaussext_standardised_sum_squares_f32, float)
 
 #endif

@@ -21,6 +21,7 @@ F1 = 0 in the history instead of NaN.
 import numpy as np
 
 from gaussext import _kernels
+from gaussext._statistics import GaussianStatistics
 from gaussext._threshold import density_from_log, grid_search
 from gaussext._validation import check_array, check_labels, check_log_density
 
@@ -50,11 +51,9 @@ class GaussianAnomalyDetection:
     @staticmethod
     def estimate_gaussian(data):
         """Per-feature mean and maximum-likelihood variance: (mu, sigma_squared)."""
-        X = check_array(data, name="data", min_samples=1)
-        mu = np.empty(X.shape[1])
-        sum_squares = np.empty(X.shape[1])
-        _kernels.diagonal_statistics(X, mu, sum_squares, 1)
-        return mu, np.maximum(sum_squares, 0.0) / X.shape[0]
+        statistics = GaussianStatistics("diagonal").update(
+            check_array(data, name="data", min_samples=1), n_jobs=1)
+        return statistics.mean, statistics.variance(ddof=0)
 
     def multivariate_gaussian(self, data):
         """Product of the per-feature normal densities, shape (m, 1)."""
