@@ -109,8 +109,6 @@ class NpyFile:
                                else np.lib.format.read_array_header_2_0)
                 self.shape, fortran_order, self.dtype = read_header(handle)
                 self.offset = handle.tell()
-        except FileNotFoundError:
-            raise
         except ValueError as exc:
             raise ValueError(f"{name} {str(self.path)!r} is not a valid .npy file: {exc}") from exc
         if self.dtype.hasobject or self.dtype.fields is not None:

@@ -316,9 +316,8 @@ class GaussianAnomalyDetector(ParamsMixin):
         # Finiteness is proven by the statistics themselves: a NaN or inf
         # anywhere in X makes its feature's mean or variance non-finite.
         X = check_array(X, ensure_finite=False)
-        self._forget_fit(feature_names, X.shape[1])
         statistics = GaussianStatistics(self.covariance).update(X, n_jobs=self.n_jobs)
-        return self._fit_statistics(statistics, [X], rows=X)
+        return self._fit_statistics(statistics, [X], rows=X, feature_names=feature_names)
 
     def _forget_fit(self, feature_names, n_features):
         """Drop the fitted attributes of an earlier fit; record the input's shape."""
@@ -428,16 +427,14 @@ class GaussianAnomalyDetector(ParamsMixin):
         """How many of the last rows of a chunked fit give epsilon."""
         return _blocks.default_block_rows(chunk.shape[1], block_bytes=_blocks.THRESHOLD_BYTES)
 
-    def _fit_statistics(self, statistics, threshold_chunks, n_threshold_rows=None, rows=None):
-        """Fit from merged statistics, with epsilon the `contamination`
-        quantile of the log-densities of the last `n_threshold_rows` (all by
-        default) of `threshold_chunks` (validated 2-D arrays).  `rows`, all
-        the training rows when they are in memory, as _set_parameters takes
-        them; without them any earlier fit is forgotten here."""
-        if statistics.n_samples == 0:
-            raise ValueError("X holds no rows: at least 2 are needed to fit")
-        if rows is None:
-            self._forget_fit(None, statistics.n_features)
+    def _fit_statistics(self, statistics, threshold_chunks, n_threshold_rows=None, *,
+                        rows=None, feature_names=None):
+        """Fit from merged statistics (of at least one row), with epsilon the
+        `contamination` quantile of the log-densities of the last
+        `n_threshold_rows` (all by default) of `threshold_chunks` (validated
+        2-D arrays).  `rows`: all the training rows when they are in memory,
+        as _set_parameters takes them."""
+        self._forget_fit(feature_names, statistics.n_features)
         self.statistics_ = statistics
         self._set_parameters(statistics, rows)
         # scored chunk by chunk: no copy of the rows themselves

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gaussext._threshold import density_from_log
 from gaussext._validation import check_labels, check_log_density, check_scalar
 
 __all__ = ["Evaluation", "evaluate"]
@@ -77,8 +78,6 @@ class Evaluation:
         """
         check_scalar(beta, "beta", low=0.0, low_inclusive=False)
         weight = beta * beta
-        if weight == 1.0:
-            return self.f1
         return _ratio((1 + weight) * self.tp, (1 + weight) * self.tp + weight * self.fn + self.fp)
 
 
@@ -141,8 +140,7 @@ def evaluate(y_true, log_density, epsilon=None, *, log_epsilon=None):
             raise TypeError(f"log_epsilon must be a real number, got {log_epsilon!r}")
         if math.isnan(log_epsilon) or log_epsilon == math.inf:
             raise ValueError(f"log_epsilon must be a number below +inf, got {log_epsilon!r}")
-        with np.errstate(under="ignore"):
-            epsilon = float(np.exp(log_epsilon))
+        epsilon = float(density_from_log(log_epsilon))
     flagged = scores < log_epsilon
     is_anomaly = labels.view(bool)
     tp = int(np.count_nonzero(flagged & is_anomaly))

@@ -210,15 +210,15 @@ def _numeric_array(path, array, what):
                         "(rows x columns) is needed")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise DataError(f"{path}: {what} is empty (shape {array.shape})")
-    return array.astype(np.float64)
+    return array.astype(np.float64, copy=False)
 
 
 def _read_arrays(path):
     try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
+        if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
+            raise  # read_table names these
         raise DataError(f"{path} cannot be read as a NumPy file ({exc})") from exc
     if isinstance(loaded, np.ndarray):
         array = _numeric_array(path, loaded, "the array")

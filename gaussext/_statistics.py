@@ -166,10 +166,7 @@ class GaussianStatistics:
         self.n_features = X.shape[1]
         if X.shape[0] == 0:
             return self
-        if self._shift is None:
-            shift = np.array(X[0], dtype=np.float64)
-        else:
-            shift = self._shift
+        shift = self._shift if self.n_samples else np.array(X[0], dtype=np.float64)
         mean, moments = self._chunk_statistics(X, shift, n_jobs)
         if self.n_samples == 0:
             self._shift, self._relative_mean, self._scatter = shift, mean, moments
@@ -196,7 +193,8 @@ class GaussianStatistics:
 
     def _merge_in(self, n_rows, relative_mean, moments):
         """Merge another part (relative to self's shift) into self, in place."""
-        mean, merged = self._relative_mean.copy(), self._scatter.copy()
+        # outputs only: the kernel starts them from zero
+        mean, merged = np.empty_like(self._relative_mean), np.empty_like(self._scatter)
         _kernels.merge_statistics(
             np.array([self.n_samples, n_rows], dtype=np.float64),
             np.stack([self._relative_mean, relative_mean]),

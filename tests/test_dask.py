@@ -52,7 +52,7 @@ def test_fit_equals_the_in_memory_fit(client, kind, chunks):
     # epsilon: the contamination quantile over the last chunk of rows
     last_rows = X[-(X.shape[0] % chunks[0] or chunks[0]):]
     assert fitted.log_epsilon_ == pytest.approx(
-        np.quantile(fitted.score_samples(last_rows), 0.1), rel=1e-12)
+        np.quantile(reference.score_samples(last_rows), 0.1), rel=1e-12)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -85,7 +85,10 @@ def test_tuned_threshold_on_the_course_data(ex8):
     tuned = select_threshold(data["yval"], scores)
     result = evaluate(data["yval"], scores, tuned.epsilon)
     assert result.f1 == tuned.f1 and result.tn == tuned.true_negatives
-    assert tuned.true_negatives == int(np.sum(data["yval"] == 0)) - tuned.false_positives
+    flagged = scores < tuned.log_epsilon
+    tn, fp, fn, tp = metrics.confusion_matrix(data["yval"], flagged).ravel()
+    assert (tuned.true_negatives, tuned.false_positives, tuned.false_negatives,
+            tuned.true_positives) == (tn, fp, fn, tp)
 
 
 @pytest.mark.parametrize("epsilon, error, message", [
@@ -129,3 +132,10 @@ def test_inputs_are_not_modified():
     evaluate(labels, scores, 0.01)
     np.testing.assert_array_equal(labels, LABELS)
     np.testing.assert_array_equal(scores, SCORES)
+
+
+def test_epsilon_beyond_float64_range_quietly_reads_inf():
+    """log_epsilon above 709.78 (a model with variances near 1e-300): the
+    probability-unit epsilon is inf, without an overflow warning."""
+    result = evaluate([0, 1], [1000.0, 900.0], log_epsilon=950.0)
+    assert result.epsilon == np.inf and (result.tp, result.fp) == (1, 0)
