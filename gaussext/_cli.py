@@ -17,8 +17,8 @@ import numpy as np
 
 from gaussext import __version__
 from gaussext._estimator import GaussianAnomalyDetector
-from gaussext._evaluate import evaluate
 from gaussext._io import DataError, read_table, write_records
+from gaussext._threshold import select_threshold
 from gaussext.datasets import make_demo_split
 
 EXIT_DATA_ERROR = 1
@@ -92,11 +92,11 @@ def _parameter_table(detector, names, digits=10):
     ])
 
 
-def _scores_line(scores):
-    """precision, recall, F1 and the four counts of an Evaluation."""
-    return (f"precision = {scores.precision:.4f}   recall = {scores.recall:.4f}   "
-            f"F1 = {scores.f1:.4f}   (tp {scores.tp}, fp {scores.fp}, fn {scores.fn}, "
-            f"tn {scores.tn})")
+def _scores_line(result):
+    """precision, recall, F1 and the four counts of a ThresholdResult."""
+    return (f"precision = {result.precision:.4f}   recall = {result.recall:.4f}   "
+            f"F1 = {result.f1:.4f}   (tp {result.true_positives}, fp {result.false_positives}, "
+            f"fn {result.false_negatives}, tn {result.true_negatives})")
 
 
 def top_features(detector, X, names, k):
@@ -116,10 +116,16 @@ def _describe_top(pairs):
     return "; ".join(f"{name} +{value:.3g}" for name, value in pairs)
 
 
-def _flagged_table(detector, X, names, log_density, labels, k, row_label):
-    """Text table of the rows with p(x) < epsilon, with their top features."""
+def _flagged_rows(detector, X, names, log_density, k):
+    """Indices of the rows with p(x) < epsilon and, when k > 0, their top k
+    features (None otherwise): explained once, for the table and the records."""
     flagged = np.flatnonzero(log_density < detector.log_epsilon_)
     tops = top_features(detector, X[flagged], names, k) if k and flagged.size else None
+    return flagged, tops
+
+
+def _flagged_table(X, names, log_density, labels, flagged, tops, row_label):
+    """Text table of the flagged rows, with their top features."""
     rows = []
     for position, i in enumerate(flagged):
         row = [row_label(i), *(f"{v:.4g}" for v in X[i]), f"{log_density[i]:.4g}"]
@@ -133,7 +139,7 @@ def _flagged_table(detector, X, names, log_density, labels, k, row_label):
         header.append("label")
     if tops is not None:
         header.append("top features (-log p above its value at the mean)")
-    return flagged, _format_table(header, rows)
+    return _format_table(header, rows)
 
 
 def run_demo(covariance="diagonal", seed=0, n_train=2000, n_val=500, method="exact", out=None,
@@ -143,7 +149,9 @@ def run_demo(covariance="diagonal", seed=0, n_train=2000, n_val=500, method="exa
     split = make_demo_split(n_train, n_val, random_state=seed)
     names = split.feature_names
     detector = GaussianAnomalyDetector(covariance).fit(split.X_train)
-    result = detector.tune_threshold(split.X_val, split.y_val, method=method)
+    log_density = detector.score_samples(split.X_val)
+    result = detector._keep_threshold(
+        select_threshold(split.y_val, log_density, method=method))
 
     def say(text=""):
         print(text, file=out)
@@ -157,12 +165,9 @@ def run_demo(covariance="diagonal", seed=0, n_train=2000, n_val=500, method="exa
     say()
     say(f"epsilon = {result.epsilon:.6g}   (log epsilon = {result.log_epsilon:.6g}; "
         f"{method} F1 search on the validation set)")
-    say(f"precision = {result.precision:.4f}   recall = {result.recall:.4f}   "
-        f"F1 = {result.f1:.4f}   (tp {result.true_positives}, fp {result.false_positives}, "
-        f"fn {result.false_negatives})")
-    log_density = detector.score_samples(split.X_val)
-    flagged, table = _flagged_table(detector, split.X_val, names, log_density, split.y_val, 0,
-                                    int)
+    say(_scores_line(result))
+    flagged, _ = _flagged_rows(detector, split.X_val, names, log_density, 0)
+    table = _flagged_table(split.X_val, names, log_density, split.y_val, flagged, None, int)
     say()
     say(f"flagged validation rows (p(x) < epsilon): {flagged.size}")
     say(table)
@@ -245,11 +250,14 @@ def cmd_fit(args, say):
 
 
 def _tune(detector, X, labels, column, method):
-    """tune_threshold, with the label column named in its errors."""
+    """tune_threshold, with the label column named in its errors, scoring X
+    once: returns (ThresholdResult, log p(X))."""
+    log_density = detector.score_samples(X)
     try:
-        return detector.tune_threshold(X, labels, method=method)
+        result = select_threshold(labels, log_density, method=method)
     except ValueError as exc:
         raise DataError(f"labels {column!r}: {exc}") from exc
+    return detector._keep_threshold(result), log_density
 
 
 def cmd_tune(args, say):
@@ -257,25 +265,28 @@ def cmd_tune(args, say):
     table = read_table(args.data)
     labels = table.labels(args.label_column)
     X, _ = _model_features(detector, table, args.label_column, args.columns)
-    result = _tune(detector, X, labels, args.label_column, args.method)
+    result, _ = _tune(detector, X, labels, args.label_column, args.method)
     target = args.out or args.model
     detector.save(target)
-    scores = evaluate(labels, detector.score_samples(X), log_epsilon=result.log_epsilon)
     say(f"epsilon = {result.epsilon:.10g}   (log epsilon = {result.log_epsilon:.10g}; "
         f"{args.method} F1 search on {X.shape[0]} labelled rows of {args.data})")
-    say(_scores_line(scores))
+    say(_scores_line(result))
     say(f"wrote {target}")
 
 
-def _score_records(detector, X, names, log_density, k):
-    flagged = log_density < detector.log_epsilon_
-    tops = top_features(detector, X, names, k) if k else None
-    for i in range(X.shape[0]):
+def _record_fields(k):
+    return ["row", "log_density", "decision", "anomaly"] + (["top_features"] if k else [])
+
+
+def _score_records(detector, log_density, flagged, tops, k):
+    """One record per row; top features (when k > 0) for the flagged ones."""
+    top_of = dict(zip(flagged.tolist(), tops)) if tops is not None else {}
+    for i in range(log_density.shape[0]):
         record = {"row": i, "log_density": float(log_density[i]),
                   "decision": float(log_density[i] - detector.log_epsilon_),
-                  "anomaly": int(flagged[i])}
+                  "anomaly": int(log_density[i] < detector.log_epsilon_)}
         if k:
-            record["top_features"] = _describe_top(tops[i]) if flagged[i] else ""
+            record["top_features"] = _describe_top(top_of[i]) if i in top_of else ""
         yield record
 
 
@@ -285,13 +296,13 @@ def cmd_score(args, say):
     X, names = _model_features(detector, table, args.label_column, args.columns)
     log_density = detector.score_samples(X)
     k = min(args.explain, X.shape[1])
-    fields = ["row", "log_density", "decision", "anomaly"] + (["top_features"] if k else [])
-    records = _score_records(detector, X, names, log_density, k)
+    flagged, tops = _flagged_rows(detector, X, names, log_density, k)
+    records = _score_records(detector, log_density, flagged, tops, k)
     if args.out is None:
-        write_records(sys.stdout, fields, records, format="csv")
+        write_records(sys.stdout, _record_fields(k), records, format="csv")
         return
-    write_records(args.out, fields, records)
-    flagged, text = _flagged_table(detector, X, names, log_density, None, k, table.row_label)
+    write_records(args.out, _record_fields(k), records)
+    text = _flagged_table(X, names, log_density, None, flagged, tops, table.row_label)
     say(f"scored {X.shape[0]} rows of {args.data}: {flagged.size} flagged "
         f"(p(x) < epsilon = {detector.epsilon_:.6g})")
     if flagged.size:
@@ -313,17 +324,17 @@ def cmd_detect(args, say):
     say()
     result = None
     if labels is not None:
-        result = _tune(detector, X, labels, args.label_column, args.method)
+        result, log_density = _tune(detector, X, labels, args.label_column, args.method)
         say(f"epsilon = {result.epsilon:.10g}   (log epsilon = {result.log_epsilon:.10g}; "
             f"{args.method} F1 search on the labelled rows)")
+        say(_scores_line(result))
     else:
         say(f"epsilon = {detector.epsilon_:.10g}   (log epsilon = {detector.log_epsilon_:.10g}; "
             f"the {args.contamination} quantile of the training scores: no labels given)")
-    log_density = detector.score_samples(X)
-    if labels is not None:
-        say(_scores_line(evaluate(labels, log_density, log_epsilon=result.log_epsilon)))
+        log_density = detector.score_samples(X)
     k = min(args.explain, X.shape[1])
-    flagged, text = _flagged_table(detector, X, names, log_density, labels, k, table.row_label)
+    flagged, tops = _flagged_rows(detector, X, names, log_density, k)
+    text = _flagged_table(X, names, log_density, labels, flagged, tops, table.row_label)
     say()
     say(f"flagged rows (p(x) < epsilon): {flagged.size}")
     if flagged.size:
@@ -332,8 +343,8 @@ def cmd_detect(args, say):
         detector.save(args.model)
         say(f"wrote {args.model}")
     if args.out:
-        fields = ["row", "log_density", "decision", "anomaly"] + (["top_features"] if k else [])
-        write_records(args.out, fields, _score_records(detector, X, names, log_density, k))
+        write_records(args.out, _record_fields(k),
+                      _score_records(detector, log_density, flagged, tops, k))
         say(f"wrote {args.out}")
     if args.plot:
         _write_plot(args.plot, detector, X, names, labels, result, say)
