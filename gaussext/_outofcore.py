@@ -7,7 +7,7 @@ import numpy as np
 
 from gaussext import _threshold
 from gaussext._blocks import NpyFile, default_block_rows, progress_bar
-from gaussext._validation import check_both_classes, check_scalar
+from gaussext._validation import check_scalar
 
 __all__ = ["fit_file", "score_file", "tune_file"]
 
@@ -146,13 +146,12 @@ def tune_file(detector, X_path, y_path, *, block_rows=None, progress=None):
             yield labels.rows(start, start + scores.shape[0]), scores
 
     with progress_bar(2 * data.n_rows, progress, "tune") as bar:
-        parts = [_threshold.anomalous_scores(y, scores) for y, scores in labelled_scores(bar)]
-        anomalous = np.concatenate([scores for scores, _ in parts])
-        check_both_classes(anomalous.shape[0], sum(n_normal for _, n_normal in parts),
-                           name="y file")
-        distinct = np.unique(anomalous)
+        distinct, multiplicity = _threshold.distinct_anomalous_scores(
+            [_threshold.anomalous_scores(y, scores) for y, scores in labelled_scores(bar)],
+            name="y file")
         counts = None
         for y, scores in labelled_scores(bar):
             part = _threshold.count_normals_by_interval(y, scores, distinct)
             counts = part if counts is None else _threshold.merge_interval_counts(counts, part)
-    return detector._keep_threshold(_threshold.threshold_from_interval_counts(anomalous, *counts))
+    return detector._keep_threshold(
+        _threshold.threshold_from_interval_counts(distinct, multiplicity, *counts))

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaussext import _kernels
-from gaussext._validation import check_labels, check_log_density, check_scalar
+from gaussext._validation import check_both_classes, check_labels, check_log_density, check_scalar
 
 __all__ = [
     "ThresholdResult",
     "anomalous_scores",
     "count_normals_by_interval",
+    "distinct_anomalous_scores",
     "merge_interval_counts",
     "select_threshold",
     "threshold_from_interval_counts",
@@ -233,6 +234,15 @@ def anomalous_scores(y_part, log_density_part):
     return scores[is_anomaly], int(scores.shape[0] - is_anomaly.sum())
 
 
+def distinct_anomalous_scores(parts, *, name):
+    """The sorted distinct anomalous scores and their multiplicities, from
+    the (anomalies' scores, number of normal points) of every part; both
+    classes must be present over all parts."""
+    anomalous = np.concatenate([scores for scores, _ in parts])
+    check_both_classes(anomalous.shape[0], sum(n_normal for _, n_normal in parts), name=name)
+    return np.unique(anomalous, return_counts=True)
+
+
 def count_normals_by_interval(y_part, log_density_part, distinct_anomalous):
     """Counts of one part's normal scores per interval between the sorted
     distinct anomalous scores a_0 < ... < a_(K-1).
@@ -261,16 +271,16 @@ def merge_interval_counts(left, right):
     return left[0] + right[0], np.minimum(left[1], right[1])
 
 
-def threshold_from_interval_counts(anomalous, counts, smallest):
-    """The exact scan's result from the gathered anomalous scores and the
-    interval counts summed over all parts.
+def threshold_from_interval_counts(distinct, multiplicity, counts, smallest):
+    """The exact scan's result from the distinct anomalous scores with their
+    multiplicities (:func:`distinct_anomalous_scores`) and the interval
+    counts summed over all parts.
 
     Equal, bit for bit, to :func:`select_threshold` on the whole set in
     epsilon, log_epsilon, f1, precision, recall and the counts.  The curves
     hold only the candidates that can be best: one per distinct anomalous
     score (the in-memory curves restricted to those thresholds).
     """
-    distinct, multiplicity = np.unique(anomalous, return_counts=True)
     tp = np.cumsum(multiplicity).astype(np.int64)
     fp = np.cumsum(counts[:-1]).astype(np.int64)
     n_anomalies = int(tp[-1])

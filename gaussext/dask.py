@@ -33,7 +33,7 @@ import numpy as np
 from gaussext import _threshold
 from gaussext._estimator import GaussianAnomalyDetector
 from gaussext._statistics import GaussianStatistics
-from gaussext._validation import check_array, check_both_classes
+from gaussext._validation import check_array
 
 __all__ = ["fit", "predict", "score_samples", "select_threshold", "tune_threshold"]
 
@@ -206,15 +206,13 @@ def select_threshold(y_true, log_density):
         raise ValueError("log_density is empty")
     labels = labels.rechunk(scores.chunks)
     pairs = list(zip(labels.to_delayed().ravel(), scores.to_delayed().ravel()))
-    found = dask.compute(*[dask.delayed(_threshold.anomalous_scores)(y, s) for y, s in pairs])
-    anomalous = np.concatenate([part_scores for part_scores, _ in found])
-    check_both_classes(anomalous.shape[0], sum(n_normal for _, n_normal in found),
-                       name="y_true")
-    distinct = np.unique(anomalous)
+    distinct, multiplicity = _threshold.distinct_anomalous_scores(
+        dask.compute(*[dask.delayed(_threshold.anomalous_scores)(y, s) for y, s in pairs]),
+        name="y_true")
     parts = [dask.delayed(_threshold.count_normals_by_interval)(y, s, distinct)
              for y, s in pairs]
     counts, smallest = _tree_reduce(parts, _threshold.merge_interval_counts).compute()
-    return _threshold.threshold_from_interval_counts(anomalous, counts, smallest)
+    return _threshold.threshold_from_interval_counts(distinct, multiplicity, counts, smallest)
 
 
 def tune_threshold(detector, X_val, y_val):
