@@ -312,10 +312,10 @@ def grid_search(labels, probabilities, steps):
     # the classic loop skips an epsilon that flags nothing ("tp + fn == 0"
     # cannot happen: both classes are present)
     keep = (tp + fp) > 0
-    epsilons, tp, fp = epsilons[keep], tp[keep], fp[keep]
+    epsilons, tp, fp = epsilons[keep], tp[keep].astype(np.int64), fp[keep].astype(np.int64)
     n_anomalies = int(labels.sum())
-    precision = tp / (tp + fp)
-    recall = tp / n_anomalies
+    # the figures as the exact scan computes them; its choice of best is not used
+    precision, recall, f1, _ = _kernels.f1_from_counts(tp, fp, n_anomalies)
     # Select with F1 computed as the classic loop computes it, 2PR / (P + R)
     # in floating point, so that near-ties resolve as they do there (the first
     # strictly greater wins); report F1 = 2 tp / (2 tp + fp + fn) like the
@@ -323,7 +323,6 @@ def grid_search(labels, probabilities, steps):
     with np.errstate(invalid="ignore"):
         classic_f1 = np.where(tp > 0, 2 * precision * recall / (precision + recall), 0.0)
     best = int(np.argmax(classic_f1)) if classic_f1.size and classic_f1.max() > 0 else None
-    f1 = 2.0 * tp / (tp + fp + n_anomalies)
     with np.errstate(divide="ignore"):
         thresholds = np.log(epsilons)
     return _result("grid", n_anomalies, labels.shape[0] - n_anomalies, thresholds, tp, fp,
