@@ -27,8 +27,8 @@ MIN_SAMPLES_FOR_TEST = 20
 
 @dataclass(frozen=True)
 class _Transform:
-    """One candidate transform: its domain and, for Box-Cox and Yeo-Johnson,
-    the fitted parameter lambda."""
+    """One candidate transform: its domain, the transform and its inverse;
+    Box-Cox and Yeo-Johnson take a parameter lambda fitted per column."""
 
     name: str
     domain: str  # human-readable, for error messages
@@ -44,13 +44,16 @@ class _Transform:
             return x > -1
         return np.isfinite(x)
 
-    def fit(self, x):
-        """lambda fitted by maximum likelihood (SciPy's), NaN for fixed transforms."""
+    def fit_forward(self, x):
+        """(lambda, transformed x): lambda fitted by maximum likelihood
+        (SciPy's, which transforms x on the way), NaN for fixed transforms."""
         if self.name == "boxcox":
-            return float(stats.boxcox(x)[1])
+            y, lmbda = stats.boxcox(x)
+            return float(lmbda), y
         if self.name == "yeojohnson":
-            return float(stats.yeojohnson(x)[1])
-        return math.nan
+            y, lmbda = stats.yeojohnson(x)
+            return float(lmbda), y
+        return math.nan, self.forward(x, math.nan)
 
     def forward(self, x, lmbda):
         if self.name == "identity":
@@ -170,8 +173,7 @@ def choose_transform(x, candidates=tuple(TRANSFORMS), alpha=0.01):
         if not np.all(transform.in_domain(x)):
             continue
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            lmbda = transform.fit(x)
-            y = transform.forward(x, lmbda)
+            lmbda, y = transform.fit_forward(x)
         if np.all(np.isfinite(y)) and not is_constant(y):
             tried[name] = (name, lmbda, *normality(y))
     if not tried:  # only when identity was not a candidate

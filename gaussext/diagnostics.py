@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from gaussext._transform import MIN_SAMPLES_FOR_TEST, TRANSFORMS, choose_transform, is_constant
+from gaussext._transform import MIN_SAMPLES_FOR_TEST, choose_transform, is_constant
 from gaussext._transform import normality
 from gaussext._validation import check_array
 
@@ -107,7 +107,7 @@ def gaussianity(X, feature_names=None, *, alpha=0.01):
     suggested, notes = [], []
     for j in range(n_features):
         column = np.asarray(X[:, j], dtype=np.float64)
-        if n_samples < 2 or is_constant(column):
+        if is_constant(column):  # a single row included
             suggested.append("drop")
             notes.append("constant")
             continue
@@ -118,7 +118,7 @@ def gaussianity(X, feature_names=None, *, alpha=0.01):
             notes.append(f"fewer than {MIN_SAMPLES_FOR_TEST} rows: no normality test")
             continue
         figures[2, j], figures[3, j] = normality(column)
-        suggested.append(choose_transform(column, tuple(TRANSFORMS), alpha)[0])
+        suggested.append(choose_transform(column, alpha=alpha)[0])
         notes.append("")
     return GaussianityReport(feature_names, n_samples, figures[0], figures[1], figures[2],
                              figures[3], tuple(suggested), tuple(notes))

@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from gaussext._threshold import ThresholdResult, select_threshold
-from gaussext._validation import check_array
+from gaussext._validation import check_array, check_labels
 
 __all__ = ["anomalies", "density_contours", "histograms", "report", "save_report",
            "threshold_curve", "threshold_curves"]
@@ -78,9 +78,7 @@ def _names(detector, X, feature_names):
 def _check_data(detector, X, features=None):
     detector._check_fitted()
     X = check_array(X)
-    if X.shape[1] != detector.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but the model was fitted on "
-                         f"{detector.n_features_in_}")
+    detector._check_n_features(X, detector.n_features_in_)
     if features is not None:
         features = tuple(int(f) for f in features)
         if len(features) != 2 or len(set(features)) != 2 or not all(
@@ -119,7 +117,7 @@ def histograms(detector, X, feature_names=None, *, bins=30, axes=None):
         ax.hist(X[:, j], bins=bins, density=True, color="0.75", edgecolor="0.45")
         grid = np.linspace(min(X[:, j].min(), mean[0] - 4 * std),
                            max(X[:, j].max(), mean[0] + 4 * std), 200)
-        ax.plot(grid, np.exp(-0.5 * ((grid - mean[0]) / std) ** 2) / (std * math.sqrt(2 * math.pi)),
+        ax.plot(grid, np.exp(marginal_log_density(detector, grid[:, None], [j])),
                 color="tab:blue", label=f"N({mean[0]:.3g}, {std * std:.3g})")
         ax.set_title(names[j], fontsize=9)
         ax.legend(fontsize=7)
@@ -229,7 +227,8 @@ def anomalies(detector, X, features=(0, 1), y_true=None, feature_names=None, *, 
     ax.scatter(X[~flagged, i], X[~flagged, j], s=6, color="0.5", linewidths=0, label="normal")
     ax.scatter(X[flagged, i], X[flagged, j], s=14, color="red", label=f"flagged ({flagged.sum()})")
     if y_true is not None:
-        labelled = np.asarray(y_true).ravel() == 1
+        labelled = check_labels(y_true, X.shape[0], name="y_true",
+                                both_classes=False).view(bool)
         ax.scatter(X[labelled, i], X[labelled, j], s=60, facecolors="none", edgecolors="black",
                    linewidths=0.8, label=f"labelled anomaly ({labelled.sum()})")
     ax.set_xlabel(names[i])

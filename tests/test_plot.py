@@ -104,7 +104,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match=r"features must be two different column indices in "
                                          r"\[0, 4\), got \(1, 1\)"):
         plot.density_contours(det, SPLIT.X_val, (1, 1))
-    with pytest.raises(ValueError, match="X has 2 features, but the model was fitted on 4"):
+    with pytest.raises(ValueError, match="X has 2 features, but GaussianAnomalyDetector is expecting 4 features as input"):
         plot.anomalies(det, SPLIT.X_val[:, :2])
     with pytest.raises(TypeError, match="threshold_result must be a ThresholdResult"):
         plot.threshold_curves({"f1": 1.0})
