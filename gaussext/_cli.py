@@ -17,7 +17,7 @@ import numpy as np
 
 from gaussext import __version__
 from gaussext._estimator import GaussianAnomalyDetector
-from gaussext._io import DataError, read_table, write_records
+from gaussext._io import DataError, _parse_float, read_table, write_records
 from gaussext._threshold import select_threshold
 from gaussext.datasets import make_demo_split
 
@@ -55,19 +55,12 @@ example:
 """
 
 
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _format_table(header, rows):
     """Columns of numbers right-aligned, columns of text left-aligned."""
     columns = list(zip(header, *rows))
     widths = [max(len(str(cell)) for cell in column) for column in columns]
-    numeric = [all(_is_number(str(cell)) for cell in column[1:]) for column in columns]
+    numeric = [all(_parse_float(str(cell)) is not None for cell in column[1:])
+               for column in columns]
     lines = []
     for row in (header, *rows):
         lines.append("  ".join(
