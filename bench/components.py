@@ -16,7 +16,7 @@ import timeit
 
 import numpy as np
 
-from gaussext import GaussianAnomalyDetector, _kernels
+from gaussext import GaussianAnomalyDetector, GaussianStatistics, _kernels
 from gaussext._estimator import _quantile, _resolve_n_threads
 
 
@@ -42,8 +42,6 @@ def main(argv=None):
         diagonal = GaussianAnomalyDetector("diagonal", n_jobs=n_jobs).fit(X[:20_000])
         full = GaussianAnomalyDetector("full", n_jobs=n_jobs).fit(X[:20_000])
         workspace = np.empty(_kernels.full_workspace_shape(n_threads, args.d))
-        mean, sum_squares = np.empty(args.d), np.empty(args.d)
-        scatter = np.empty((args.d, args.d))
         rows += [
             (f"diagonal kernel, {label}", median_ms(lambda: _kernels.diagonal_log_density(
                 X, diagonal.mean_, diagonal._inv_std, diagonal._log_norm, out, n_threads))),
@@ -52,10 +50,10 @@ def main(argv=None):
                 X, full.mean_, full._inverse_factor, full._log_norm, out, workspace,
                 n_threads))),
             (f"full score_samples, {label}", median_ms(lambda: full.score_samples(X))),
-            (f"diagonal statistics kernel, {label}", median_ms(
-                lambda: _kernels.diagonal_statistics(X, mean, sum_squares, n_threads))),
-            (f"full statistics kernel, {label}", median_ms(
-                lambda: _kernels.full_statistics(X, mean, scatter, n_threads))),
+            (f"diagonal statistics, {label}", median_ms(
+                lambda: GaussianStatistics("diagonal").update(X, n_jobs=n_threads))),
+            (f"full statistics, {label}", median_ms(
+                lambda: GaussianStatistics("full").update(X, n_jobs=n_threads))),
             (f"diagonal fit, {label}", median_ms(lambda: diagonal.fit(X), repeat=7)),
             (f"full fit, {label}", median_ms(lambda: full.fit(X), repeat=7)),
         ]

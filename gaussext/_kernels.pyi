@@ -25,18 +25,6 @@ def full_log_density(
     n_threads: int,
 ) -> int: ...
 def statistics_chunk_rows(n_samples: int) -> int: ...
-def diagonal_statistics(
-    X: npt.NDArray[Float],
-    mean: npt.NDArray[np.float64],
-    sum_squares: npt.NDArray[np.float64],
-    n_threads: int,
-) -> None: ...
-def full_statistics(
-    X: npt.NDArray[Float],
-    mean: npt.NDArray[np.float64],
-    scatter: npt.NDArray[np.float64],
-    n_threads: int,
-) -> None: ...
 def shifted_statistics(
     X: npt.NDArray[Float],
     shift: npt.NDArray[np.float64],

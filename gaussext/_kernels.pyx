@@ -464,39 +464,6 @@ cdef void _statistics(const floating[:, :] X, const float64_t[::1] shift, float6
         _merge_chunks(chunk_mean, chunk_moments, chunk_count, mean, moments, &delta[0], matrix)
 
 
-cdef void _first_row_statistics(const floating[:, :] X, float64_t[::1] mean,
-                                float64_t[::1] moments, bint matrix, int n_threads):
-    """_statistics relative to the first row, with that shift added back to the mean."""
-    cdef Py_ssize_t j, n_features = X.shape[1]
-    cdef float64_t[::1] shift = np.empty(n_features)
-    for j in range(n_features):
-        shift[j] = X[0, j]
-    _statistics(X, shift, mean, moments, matrix, n_threads)
-    for j in range(n_features):
-        mean[j] += shift[j]
-
-
-def diagonal_statistics(const floating[:, :] X, float64_t[::1] mean,
-                        float64_t[::1] sum_squares, int n_threads):
-    """Fill mean[j] and sum_squares[j] = sum_i (x_ij - mean_j)^2."""
-    _first_row_statistics(X, mean, sum_squares, False, n_threads)
-
-
-def full_statistics(const floating[:, :] X, float64_t[::1] mean,
-                    float64_t[:, ::1] scatter, int n_threads):
-    """Fill mean[j] and the scatter matrix sum_i (x_i - mean)(x_i - mean)^T.
-
-    Each block's centred rows are accumulated with one symmetric rank-k
-    update (syrk).
-    """
-    cdef Py_ssize_t i, j, n_features = X.shape[1]
-    cdef float64_t[::1] flat_scatter = np.asarray(scatter).reshape(-1)
-    _first_row_statistics(X, mean, flat_scatter, True, n_threads)
-    for i in range(n_features):
-        for j in range(i + 1, n_features):
-            scatter[j, i] = scatter[i, j]
-
-
 def shifted_statistics(const floating[:, :] X, const float64_t[::1] shift,
                        float64_t[::1] mean, float64_t[::1] moments, bint matrix,
                        int n_threads):

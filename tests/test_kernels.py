@@ -37,7 +37,7 @@ from hypothesis.extra import numpy as hnp
 from scipy import linalg, stats
 from threadpoolctl import threadpool_limits
 
-from gaussext import GaussianAnomalyDetector, _kernels, oracle
+from gaussext import GaussianAnomalyDetector, GaussianStatistics, _kernels, oracle
 
 LOG_2PI = math.log(2.0 * math.pi)
 EPS = np.finfo(np.float64).eps
@@ -208,6 +208,19 @@ def _assert_log_density_close(actual, expected, log_norm, rtol):
     )
 
 
+def _diagonal_statistics(X, mean, sum_squares, n_threads):
+    """Fill mean and the per-feature centred sums of squares by the statistics
+    kernel as fit runs it (through GaussianStatistics, shifted by the first row)."""
+    statistics = GaussianStatistics("diagonal").update(X, n_jobs=n_threads)
+    mean[:], sum_squares[:] = statistics.mean, statistics.scatter
+
+
+def _full_statistics(X, mean, scatter, n_threads):
+    """Fill mean and the scatter matrix, likewise."""
+    statistics = GaussianStatistics("full").update(X, n_jobs=n_threads)
+    mean[:], scatter[:] = statistics.mean, statistics.scatter
+
+
 def _assert_statistics_close(X64, mean, second_moment, expected_mean, expected_second,
                              rtol):
     """Compare a mean and a variance vector or covariance matrix with the oracle.
@@ -369,13 +382,13 @@ STATISTICS_OFFSETS = (0.0, 0.0, 1e6)
 @PROPERTY_SETTINGS
 @given(X=data_matrices(offsets=STATISTICS_OFFSETS))
 def test_diagonal_statistics_match_oracle(X):
-    """diagonal_statistics gives the oracle's mean and, divided by n, its
+    """The diagonal statistics give the oracle's mean and, divided by n, its
     variance, on the widened data; X is left untouched."""
     X_before = X.copy()
     n, d = X.shape
     mean, sum_squares = np.full(d, np.nan), np.full(d, np.nan)
 
-    _kernels.diagonal_statistics(X, mean, sum_squares, 2)
+    _diagonal_statistics(X, mean, sum_squares, 2)
 
     X64 = X.astype(np.float64)
     expected_mean, expected_var = oracle.mean_and_variance(X64)
@@ -387,13 +400,13 @@ def test_diagonal_statistics_match_oracle(X):
 @PROPERTY_SETTINGS
 @given(X=data_matrices(max_features=24, offsets=STATISTICS_OFFSETS))
 def test_full_statistics_match_oracle(X):
-    """full_statistics gives the oracle's mean and, divided by n, its
+    """The full statistics give the oracle's mean and, divided by n, its
     covariance; the scatter matrix is exactly symmetric; X is left untouched."""
     X_before = X.copy()
     n, d = X.shape
     mean, scatter = np.full(d, np.nan), np.full((d, d), np.nan)
 
-    _kernels.full_statistics(X, mean, scatter, 2)
+    _full_statistics(X, mean, scatter, 2)
 
     X64 = X.astype(np.float64)
     expected_mean, expected_covariance = oracle.covariance(X64)
@@ -412,11 +425,11 @@ def test_statistics_with_300_features_match_oracle(dtype):
     X = rng.normal(loc=rng.uniform(-3, 3, size=300), size=(120, 300)).astype(dtype)
     X64 = X.astype(np.float64)
     mean, sum_squares = np.empty(300), np.empty(300)
-    _kernels.diagonal_statistics(X, mean, sum_squares, 1)
+    _diagonal_statistics(X, mean, sum_squares, 1)
     _assert_statistics_close(X64, mean, sum_squares / 120, *oracle.mean_and_variance(X64),
                              RTOL[dtype])
     scatter = np.empty((300, 300))
-    _kernels.full_statistics(X, mean, scatter, 1)
+    _full_statistics(X, mean, scatter, 1)
     _assert_statistics_close(X64, mean, scatter / 120, *oracle.covariance(X64), RTOL[dtype])
 
 
@@ -436,12 +449,12 @@ def _assert_offset_statistics(X, expected_mean, expected_covariance, rtol):
     n, d = X.shape
     expected_var = np.diagonal(expected_covariance)
     mean, sum_squares = np.empty(d), np.empty(d)
-    _kernels.diagonal_statistics(X, mean, sum_squares, 1)
+    _diagonal_statistics(X, mean, sum_squares, 1)
     np.testing.assert_allclose(mean, expected_mean, rtol=rtol, atol=0)
     np.testing.assert_allclose(sum_squares / n, expected_var, rtol=rtol, atol=0)
 
     scatter = np.empty((d, d))
-    _kernels.full_statistics(X, mean, scatter, 1)
+    _full_statistics(X, mean, scatter, 1)
     np.testing.assert_allclose(mean, expected_mean, rtol=rtol, atol=0)
     np.testing.assert_allclose(np.diagonal(scatter) / n, expected_var, rtol=rtol, atol=0)
     scale = np.sqrt(np.outer(expected_var, expected_var))
@@ -510,9 +523,9 @@ def test_statistics_over_many_chunks_do_not_depend_on_threads():
     for n_threads in (1, 2):
         mean, sum_squares = np.empty(n_features), np.empty(n_features)
         scatter = np.empty((n_features, n_features))
-        _kernels.diagonal_statistics(X, mean, sum_squares, n_threads)
+        _diagonal_statistics(X, mean, sum_squares, n_threads)
         diagonal_mean = mean.copy()
-        _kernels.full_statistics(X, mean, scatter, n_threads)
+        _full_statistics(X, mean, scatter, n_threads)
         results.append((diagonal_mean, sum_squares, mean, scatter))
     for first, second in zip(*results):
         assert np.array_equal(first, second)
@@ -537,10 +550,10 @@ def test_constant_column_has_exactly_zero_variance(dtype, value):
     X[:, 1] = value
     constant = float(dtype(value))
     mean, sum_squares = np.empty(3), np.empty(3)
-    _kernels.diagonal_statistics(X, mean, sum_squares, 2)
+    _diagonal_statistics(X, mean, sum_squares, 2)
     assert mean[1] == constant and sum_squares[1] == 0.0
     scatter = np.empty((3, 3))
-    _kernels.full_statistics(X, mean, scatter, 2)
+    _full_statistics(X, mean, scatter, 2)
     assert mean[1] == constant
     assert np.all(scatter[1] == 0.0) and np.all(scatter[:, 1] == 0.0)
 
