@@ -5,6 +5,9 @@ Environment variables read here:
 GAUSSEXT_DISABLE_OPENMP=1
     Build without OpenMP even when the compiler supports it (kernels then run on
     one thread).
+GAUSSEXT_DISABLE_DISPATCH=1
+    Build the scoring kernels' row loops for baseline x86-64 only, without the
+    AVX2 clone the CPU would otherwise pick at load time (see gaussext/_simd.h).
 GAUSSEXT_DEBUG=1
     Build with Cython's bounds and wraparound checks on and C assertions
     enabled: slower, for running the kernel tests against.
@@ -23,6 +26,7 @@ from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("GAUSSEXT_DEBUG", "0") not in ("", "0")
 DISABLE_OPENMP = os.environ.get("GAUSSEXT_DISABLE_OPENMP", "0") not in ("", "0")
+DISABLE_DISPATCH = os.environ.get("GAUSSEXT_DISABLE_DISPATCH", "0") not in ("", "0")
 
 OPENMP_PROBE = textwrap.dedent(
     """
@@ -101,7 +105,8 @@ extensions = [
         f"gaussext.{name}",
         [f"gaussext/{name}.pyx"],
         include_dirs=[np.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
+        + ([("GAUSSEXT_DISABLE_DISPATCH", "1")] if DISABLE_DISPATCH else []),
     )
     for name in ("_blas", "_kernels")
 ]

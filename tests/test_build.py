@@ -1,8 +1,10 @@
-"""The build itself: OpenMP present where the compiler has it, stubs in step
-with the compiled modules."""
+"""The build itself: OpenMP present where the compiler has it, the row loops
+dispatched per instruction set where the platform allows, stubs in step with
+the compiled modules."""
 
 import ast
 import os
+import platform
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,17 @@ def test_openmp_is_present_unless_the_build_turned_it_off():
     assert _kernels.max_threads() >= 1
     if disabled:
         assert _kernels.max_threads() == 1
+
+
+def test_row_loops_are_dispatched_per_instruction_set_unless_turned_off():
+    # On x86-64 glibc (every manylinux wheel) the scoring row loops carry an
+    # AVX2 clone picked at load time; the float32 full model's speed depends
+    # on it.  CI also builds with GAUSSEXT_DISABLE_DISPATCH=1 and runs the
+    # kernel tests on the baseline clone alone.
+    disabled = os.environ.get("GAUSSEXT_DISABLE_DISPATCH", "0") not in ("", "0")
+    expected = (not disabled and platform.machine() in ("x86_64", "AMD64")
+                and platform.libc_ver()[0] == "glibc")
+    assert _kernels.simd_dispatch_enabled() is expected
 
 
 @pytest.mark.parametrize("module", [_kernels, _blas], ids=lambda m: m.__name__)
