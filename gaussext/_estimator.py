@@ -812,8 +812,11 @@ class GaussianAnomalyDetector(ParamsMixin):
         Returns
         -------
         ndarray of shape (n_samples, n_features), float64
-            Row i sums to ``-score_samples(X)[i]`` up to rounding; a large
-            entry names a feature that made the point unlikely.
+            Row i sums to ``-score_samples(X)[i]`` up to rounding (computed
+            in float64 for either input type, so for float32 input to the
+            full model up to the error of its float32 whitening, see
+            :meth:`score_samples`); a large entry names a feature that made
+            the point unlikely.
         """
         X = self._validate_for_scoring(X)
         check_finite(X)

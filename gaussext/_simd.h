@@ -23,7 +23,8 @@
 #include <stdlib.h> /* defines __GLIBC__ where it applies */
 
 /* SUM = sum over J in [0, N) of (TERM)^2, TERM an expression in J, over
- * eight lanes in the fixed order described above. */
+ * eight lanes in the fixed order described above (the closing pairwise sum
+ * is written for eight). */
 #define GAUSSEXT_LANES 8
 #define GAUSSEXT_SUM_OF_SQUARES(SUM, N, J, TERM)                                \
     do {                                                                       \
@@ -99,8 +100,8 @@
 /* Full model, last step, over whitened rows z (n_rows x n, contiguous):
  * out[i] = log_norm - 1/2 sum_j z_ij^2.
  *
- * While it runs, the first n_prefetch rows at `prefetch` (row_step bytes
- * apart, n elements each) are requested from memory: the rows the thread
+ * While it runs, the first n_prefetch rows at `prefetch` (prefetch_step
+ * elements apart, n elements each) are requested from memory: the rows the thread
  * standardises next.  The rest of a block's work is a BLAS product that
  * reads no X, so without this the next block's rows would be read only once
  * that product is over, and the memory would sit idle during it. */

@@ -50,8 +50,8 @@ def _single_precision_product_bound(X, mean, covariance):
     With r = x - mu, z = L^-1 r and w = |L^-1| |r| (entrywise absolute values):
     storing the standardised residual and the whitening matrix in float32 (one
     rounding each) and a float32 dot product of d terms change each z_i by at
-    most e_i = (d + 3) u w_i, u = 2^-24 (the +3 also covers the first-order
-    terms' higher powers), so |z|^2 moves by at most sum_i 2 |z_i| e_i + e_i^2
+    most e_i = (d + 3) u w_i, u = 2^-24 (d + 2 roundings to first order, and
+    one more u for their products), so |z|^2 moves by at most sum_i 2 |z_i| e_i + e_i^2
     and the score, -|z|^2 / 2, by half that.  Computed here in float64 from
     SciPy's factor, sharing nothing with the kernel; on correlated data at
     offsets 0 to 1e6 the errors measured were about 2% of it, while whitening
