@@ -36,6 +36,8 @@ cdef Py_ssize_t ROW_SWEEP_MIN_FEATURES = 8
 # From this many features on, the triangular product (trmm, d^2/2 multiply-adds
 # per row) beats the general one (gemm, d^2), whose kernels are better tuned.
 cdef Py_ssize_t TRMM_MIN_FEATURES = 32
+# From this many features on, the full kernel prefetches its next block's rows.
+cdef Py_ssize_t PREFETCH_MIN_FEATURES = 8
 # The fit statistics are merged over a partition of the rows that depends on n
 # only, never on the thread count, so the result is the same bit for bit
 # whatever n_jobs is: a power of two of equal chunks (so that 2, 4, 8 threads
@@ -105,10 +107,10 @@ cdef extern from "_simd.h" nogil:
         const float64_t *mean, const float64_t *inv_std, float *standardised)
     void gaussext_whitened_rows_f64(
         const double *z, Py_ssize_t n_rows, Py_ssize_t n, float64_t log_norm, float64_t *out,
-        const double *prefetch, Py_ssize_t prefetch_step, Py_ssize_t n_prefetch)
+        const char *prefetch, Py_ssize_t n_prefetch_bytes)
     void gaussext_whitened_rows_f32(
         const float *z, Py_ssize_t n_rows, Py_ssize_t n, float64_t log_norm, float64_t *out,
-        const float *prefetch, Py_ssize_t prefetch_step, Py_ssize_t n_prefetch)
+        const char *prefetch, Py_ssize_t n_prefetch_bytes)
 
 
 def simd_dispatch_enabled():
@@ -218,11 +220,10 @@ cdef inline void _full_block(
     floating *standardised, floating *whitened,
 ) noexcept nogil:
     cdef Py_ssize_t n_features = X.shape[1], n_rows = stop - start
-    cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
-    cdef Py_ssize_t n_prefetch = 0
+    cdef Py_ssize_t n_prefetch_bytes = 0
     cdef blas_int d = <blas_int> n_features
     cdef floating *z
-    cdef const floating *prefetch = NULL
+    cdef const char *prefetch = NULL
     _standardise_block(X, &mean[0], &inv_std[0], start, stop, standardised)
     # `standardised` is n_rows x d row-major, i.e. d x n_rows column-major,
     # one row per column.  The row-major lower W reads column-major as its
@@ -237,16 +238,20 @@ cdef inline void _full_block(
         z = whitened
     # prange's static schedule gives each thread one run of consecutive
     # blocks, so the rows after this block are, but for its last, the
-    # thread's next ones: ask for them while summing this block.
-    if _rows_contiguous(X) and stop < X.shape[0]:
-        n_prefetch = min(n_rows, X.shape[0] - stop)
-        prefetch = &X[stop, 0]
+    # thread's next ones: ask for them while summing this block, where they
+    # are one span of memory (C-contiguous X; other layouts go without).
+    # With few features the product is brief and the hardware prefetcher
+    # keeps up; asking costs more than it saves there.
+    if (n_features >= PREFETCH_MIN_FEATURES and stop < X.shape[0]
+            and X.strides[0] == n_features * <Py_ssize_t> sizeof(floating)):
+        n_prefetch_bytes = min(n_rows, X.shape[0] - stop) * X.strides[0]
+        prefetch = <const char *> &X[stop, 0]
     if floating is float:
         gaussext_whitened_rows_f32(z, n_rows, n_features, log_norm, &out[start],
-                                   prefetch, row_step, n_prefetch)
+                                   prefetch, n_prefetch_bytes)
     else:
         gaussext_whitened_rows_f64(z, n_rows, n_features, log_norm, &out[start],
-                                   prefetch, row_step, n_prefetch)
+                                   prefetch, n_prefetch_bytes)
 
 
 def full_log_density(

@@ -24,10 +24,19 @@
 
 /* SUM = sum over J in [0, N) of (TERM)^2, TERM an expression in J, over
  * eight lanes in the fixed order described above (the closing pairwise sum
- * is written for eight). */
+ * is written for eight); rows shorter than that are summed in turn. */
 #define GAUSSEXT_LANES 8
 #define GAUSSEXT_SUM_OF_SQUARES(SUM, N, J, TERM)                                \
     do {                                                                       \
+        if ((N) < GAUSSEXT_LANES) {                                            \
+            double short_sum_ = 0.0;                                           \
+            for (ptrdiff_t J = 0; J < (N); ++J) {                              \
+                double term_ = (TERM);                                         \
+                short_sum_ += term_ * term_;                                   \
+            }                                                                  \
+            (SUM) = short_sum_;                                                \
+            break;                                                             \
+        }                                                                      \
         double lane_[GAUSSEXT_LANES] = {0.0};                                  \
         ptrdiff_t base_ = 0;                                                   \
         for (; base_ + GAUSSEXT_LANES <= (N); base_ += GAUSSEXT_LANES) {       \
@@ -100,24 +109,24 @@
 /* Full model, last step, over whitened rows z (n_rows x n, contiguous):
  * out[i] = log_norm - 1/2 sum_j z_ij^2.
  *
- * While it runs, the first n_prefetch rows at `prefetch` (prefetch_step
- * elements apart, n elements each) are requested from memory: the rows the thread
- * standardises next.  The rest of a block's work is a BLAS product that
- * reads no X, so without this the next block's rows would be read only once
- * that product is over, and the memory would sit idle during it. */
+ * While it runs, the n_prefetch_bytes from `prefetch` on are requested from
+ * memory, a cache line at a time spread evenly over the rows: the rows the
+ * thread standardises next.  The rest of a block's work is a BLAS product
+ * that reads no X, so without this the next block's rows would be read only
+ * once that product is over, and the memory would sit idle during it. */
 #define GAUSSEXT_DEFINE_WHITENED_ROWS(NAME, ELEMENT)                            \
     GAUSSEXT_DISPATCH static void NAME(                                        \
         const ELEMENT *z, ptrdiff_t n_rows, ptrdiff_t n, double log_norm,      \
-        double *out, const ELEMENT *prefetch, ptrdiff_t prefetch_step,         \
-        ptrdiff_t n_prefetch)                                                  \
+        double *out, const char *prefetch, ptrdiff_t n_prefetch_bytes)         \
     {                                                                          \
-        const char *row_bytes = (const char *)prefetch;                        \
-        ptrdiff_t bytes_per_row = n * (ptrdiff_t)sizeof(ELEMENT);              \
+        /* lines owed so far, in units of 1 / n_rows of a line */              \
+        ptrdiff_t n_lines = (n_prefetch_bytes + GAUSSEXT_CACHE_LINE - 1)       \
+                            / GAUSSEXT_CACHE_LINE;                             \
+        ptrdiff_t owed = 0;                                                    \
         for (ptrdiff_t i = 0; i < n_rows; ++i) {                               \
-            if (i < n_prefetch) {                                              \
-                for (ptrdiff_t b = 0; b < bytes_per_row; b += GAUSSEXT_CACHE_LINE) \
-                    GAUSSEXT_PREFETCH(row_bytes + b);                          \
-                row_bytes += prefetch_step * (ptrdiff_t)sizeof(ELEMENT);       \
+            for (owed += n_lines; owed >= n_rows; owed -= n_rows) {            \
+                GAUSSEXT_PREFETCH(prefetch);                                   \
+                prefetch += GAUSSEXT_CACHE_LINE;                               \
             }                                                                  \
             const ELEMENT *row = z + i * n;                                    \
             double sum;                                                        \
