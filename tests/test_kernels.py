@@ -394,6 +394,29 @@ def test_thread_count_does_not_change_any_bit(n_samples, n_features):
     assert np.array_equal(full[0], full[1])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_features", [8, 33])
+def test_alignment_of_the_data_does_not_change_any_bit(dtype, n_features):
+    """The same rows stored one element off (so that no row shares the other
+    copy's alignment to a vector register) give bitwise identical scores: the
+    row sums run over fixed lanes in a fixed order, which a compiler may not
+    regroup around the data's alignment."""
+    rng = np.random.default_rng(n_features)
+    mean = rng.normal(size=n_features)
+    covariance = _random_covariance(rng, n_features)
+    X = (rng.normal(size=(3000, n_features)) + mean).astype(dtype)
+    shifted = np.empty(X.size + 1, dtype=dtype)[1:].reshape(X.shape)
+    shifted[:] = X
+    assert shifted.ctypes.data % 32 != X.ctypes.data % 32
+    var = np.diagonal(covariance).copy()
+    for kernel in (_diagonal_log_density, _full_log_density):
+        spread = var if kernel is _diagonal_log_density else covariance
+        with threadpool_limits(limits=1, user_api="blas"):
+            aligned, _ = kernel(X, mean, spread, 2)
+            offset, _ = kernel(shifted, mean, spread, 2)
+        assert np.all(np.isfinite(aligned)) and np.array_equal(aligned, offset)
+
+
 # ---------------------------------------------------------------------------
 # Fit statistics
 
