@@ -718,8 +718,8 @@ class GaussianAnomalyDetector(ParamsMixin):
             n_nonfinite = self._full_log_density(X, log_density, n_threads)
         if n_nonfinite:
             check_finite(X)
-            if hasattr(self, "cholesky_factor_") and X.dtype == np.float32:
-                self._rescore_in_float64(X, log_density, n_threads)
+            if hasattr(self, "cholesky_factor_"):
+                self._rescore_far_rows(X, log_density, n_threads)
         return log_density
 
     def _full_log_density(self, X, log_density, n_threads):
@@ -730,14 +730,44 @@ class GaussianAnomalyDetector(ParamsMixin):
                 X, self.mean_, self._inv_std, self._whitening.astype(X.dtype, copy=False),
                 self._log_norm, log_density, workspace, n_threads)
 
-    def _rescore_in_float64(self, X, log_density, n_threads):
-        """Rescore in float64 the finite float32 rows whose single-precision
-        product overflowed, so that -inf only ever means a density below
-        float64's range, as it does for float64 input."""
+    def _rescore_far_rows(self, X, log_density, n_threads):
+        """Rescore the finite rows whose full-model score came out non-finite.
+
+        The kernel's product overflows for a point far enough out: a float32
+        row's standardised residual can overflow float32, and any row's can
+        overflow float64, where W s then meets inf * 0 or inf - inf and gives
+        NaN.  float32 rows are first rescored by the float64 kernel (so they
+        score as float64 input does); rows still not finite are rescored on
+        exactly rescaled residuals (see `_scaled_whitened_residuals`), so -inf
+        only ever means a density below float64's range and no score is NaN.
+        """
         rows = np.flatnonzero(~np.isfinite(log_density))
-        rescored = np.empty(rows.size)
-        self._full_log_density(X[rows].astype(np.float64), rescored, n_threads)
-        log_density[rows] = rescored
+        if X.dtype == np.float32:
+            rescored = np.empty(rows.size)
+            self._full_log_density(X[rows].astype(np.float64), rescored, n_threads)
+            log_density[rows] = rescored
+            rows = rows[~np.isfinite(rescored)]
+        if rows.size:
+            whitened, exponent = self._scaled_whitened_residuals(X[rows])
+            # |z|^2 = 4^e |z / 2^e|^2: a sum of non-negative terms, inf at worst
+            with np.errstate(over="ignore"):
+                squared_norm = np.ldexp(np.einsum("ij,ij->i", whitened, whitened),
+                                        2 * exponent[:, 0])
+            log_density[rows] = self._log_norm - 0.5 * squared_norm
+
+    def _scaled_whitened_residuals(self, X):
+        """(z / 2^e, e) for finite rows X: the whitened residual of each row
+        (the standardised one for the diagonal model) scaled by a power of two
+        per row, which is exact, so that it is finite however far out the row
+        is; e has shape (n_samples, 1)."""
+        values = np.asarray(X, dtype=np.float64)
+        magnitude = np.maximum(np.max(np.abs(values), axis=1), np.max(np.abs(self.mean_)))
+        exponent = np.maximum(np.frexp(magnitude)[1], 0)[:, None]
+        residual = np.ldexp(values, -exponent) - np.ldexp(self.mean_, -exponent)
+        standardised = residual * self._inv_std
+        if hasattr(self, "cholesky_factor_"):  # the model fitted, not the parameter
+            return standardised @ self._whitening.T, exponent
+        return standardised, exponent
 
     def score_samples(self, X):
         """Log-density log p(x) of each sample under the fitted Gaussian.
@@ -764,8 +794,14 @@ class GaussianAnomalyDetector(ParamsMixin):
         Returns
         -------
         ndarray of shape (n_samples,), float64
+            +inf for every finite score when epsilon is 0 (``log_epsilon_ =
+            -inf``, a threshold that flags nothing), and 0.0 for a score of
+            -inf then: a density of 0 is not below an epsilon of 0.
         """
-        return self.score_samples(X) - self.offset_
+        log_density = self.score_samples(X)
+        if self.offset_ == -np.inf:  # -inf - -inf would be NaN
+            return np.where(log_density == -np.inf, 0.0, np.inf)
+        return log_density - self.offset_
 
     def predict(self, X):
         """+1 for a normal point, -1 for an anomaly (p(x) < epsilon).
@@ -820,19 +856,11 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         X = self._validate_for_scoring(X)
         check_finite(X)
-        values = np.asarray(X, dtype=np.float64)
-        # Each row is scaled by a power of two (exact) so that x - mu and the
-        # whitening stay finite for points arbitrarily far out; a contribution
-        # beyond float64's range then comes out +inf, never NaN.
-        magnitude = np.maximum(np.max(np.abs(values), axis=1), np.max(np.abs(self.mean_)))
-        exponent = np.maximum(np.frexp(magnitude)[1], 0)[:, None]
-        residual = np.ldexp(values, -exponent) - np.ldexp(self.mean_, -exponent)
-        full = hasattr(self, "cholesky_factor_")  # the model fitted, not the parameter
-        if full:
-            standardised = (residual * self._inv_std) @ self._whitening.T
+        # A contribution beyond float64's range comes out +inf, never NaN.
+        standardised, exponent = self._scaled_whitened_residuals(X)
+        if hasattr(self, "cholesky_factor_"):  # the model fitted, not the parameter
             log_scale = np.log(np.diagonal(self.cholesky_factor_))
         else:
-            standardised = residual * self._inv_std
             log_scale = 0.5 * np.log(self.var_)
         with np.errstate(over="ignore"):
             half_square = 0.5 * np.ldexp(standardised, exponent) ** 2
