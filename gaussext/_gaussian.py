@@ -48,6 +48,12 @@ LOG_2PI = math.log(2.0 * math.pi)
 CONDITION_WARNING = 1e10
 # Variances further apart than this make a ridge (reg_covar) swamp the small ones.
 _SCALE_SPREAD_HINT = 1e6
+# The kernels' specialisations by input dtype, looked up once: a fused
+# function's own dispatch costs microseconds a call, as much as scoring a row.
+_DIAGONAL_KERNEL = {np.dtype(np.float64): _kernels.diagonal_log_density["double"],
+                    np.dtype(np.float32): _kernels.diagonal_log_density["float"]}
+_FULL_KERNEL = {np.dtype(np.float64): _kernels.full_log_density["double"],
+                np.dtype(np.float32): _kernels.full_log_density["float"]}
 
 
 class ConditioningWarning(UserWarning):
@@ -123,7 +129,7 @@ class FittedGaussian:
         log_density = np.empty(n_samples)
         if not self.is_full:
             n_threads = n_threads_for(n_jobs, n_samples * n_features)
-            n_nonfinite = _kernels.diagonal_log_density(
+            n_nonfinite = _DIAGONAL_KERNEL[X.dtype](
                 X, self.mean, self.inv_std, self.log_norm, log_density, n_threads)
         else:
             n_threads = n_threads_for(n_jobs, n_samples * n_features * (n_features + 3) // 2)
@@ -138,8 +144,8 @@ class FittedGaussian:
         """Fill log_density from the full kernel, whose product runs in X's float type."""
         whitening = self.whitening_float32 if X.dtype == np.float32 else self.whitening
         workspace = np.empty(_kernels.full_workspace_shape(n_threads, X.shape[1]), X.dtype)
-        return _kernels.full_log_density(X, self.mean, self.inv_std, whitening, self.log_norm,
-                                         log_density, workspace, n_threads)
+        return _FULL_KERNEL[X.dtype](X, self.mean, self.inv_std, whitening, self.log_norm,
+                                     log_density, workspace, n_threads)
 
     def _rescore_far_rows(self, X, log_density, n_threads):
         """Rescore the finite rows whose full-model score came out non-finite.
