@@ -152,7 +152,12 @@ class GaussianAnomalyDetector(ParamsMixin):
         ``OAS`` do) or given.  Any s > 0 makes the covariance positive
         definite, also with fewer samples than features.
     n_jobs : int or None, default=None
-        Threads for fitting and scoring.  None or -1: all cores; -k: all but k - 1.
+        Threads for fitting and scoring.  None or -1: every core this process
+        may use (its CPU affinity, capped by a cgroup quota); -k: all but
+        k - 1; k: at most k, never more than the usable cores.  Small calls,
+        and every call in a process forked from one that imported gaussext,
+        run on the calling thread.  ``n_jobs=1`` is one thread: no BLAS
+        thread pool is used.  Not saved in model files.
 
     Attributes
     ----------
@@ -166,12 +171,15 @@ class GaussianAnomalyDetector(ParamsMixin):
     shrinkage_ : float
         The shrinkage intensity applied, 0.0 without shrinkage (full model only).
     rank_ : int
-        Numerical rank of the covariance (full model only).
+        Numerical rank of the correlation matrix (the covariance with every
+        feature scaled to unit variance), so it does not depend on the
+        features' units (full model only).
     condition_number_ : float
-        Ratio of the covariance's largest to smallest eigenvalue (full model
-        only); a fit warns with :class:`ConditioningWarning` above 1e10.
+        Ratio of the correlation matrix's largest to smallest eigenvalue
+        (full model only); a fit warns with :class:`ConditioningWarning`
+        above 1e10.
     log_det_ : float
-        log det of the covariance (product of the variances when diagonal).
+        log det of the covariance (sum of the log variances when diagonal).
     epsilon_ : float
         Density threshold: anomaly iff p(x) < epsilon_.  ``exp(log_epsilon_)``;
         may underflow to 0.0 (or overflow to inf) while `log_epsilon_` stays exact.
