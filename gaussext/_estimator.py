@@ -22,8 +22,13 @@ from gaussext._gaussian import (
 )
 from gaussext._params import ParamsMixin
 from gaussext._parallel import check_n_jobs
-from gaussext._statistics import GaussianStatistics
-from gaussext._threshold import ThresholdResult, density_from_log, select_threshold
+from gaussext._statistics import GaussianStatistics, exact_mean_and_spread, mean_and_spread
+from gaussext._threshold import (
+    ThresholdResult,
+    contamination_quantile,
+    density_from_log,
+    select_threshold,
+)
 from gaussext._validation import (
     check_array,
     check_feature_names,
@@ -56,50 +61,6 @@ class _Fitted(NamedTuple):
     @property
     def kind(self):
         return "full" if self.gaussian.is_full else "diagonal"
-
-
-def _quantile(values, q):
-    """The q-quantile of `values` with linear interpolation (NumPy's default
-    method), by one partial sort: O(n), several times cheaper than np.quantile."""
-    position = q * (values.shape[0] - 1)
-    lower = int(math.floor(position))
-    upper = min(lower + 1, values.shape[0] - 1)
-    partitioned = np.partition(values, upper)
-    high = float(partitioned[upper])
-    # everything left of `upper` is <= high; the largest of it is order statistic `lower`
-    low = float(partitioned[:upper].max()) if upper > lower else high
-    fraction = position - lower
-    if fraction == 0.0 or low == high:  # also keeps -inf from becoming NaN
-        return low
-    return low + (high - low) * fraction
-
-
-def _mean_and_spread(statistics, ddof):
-    """Mean and variances (d,) or covariance (d, d) of `statistics`."""
-    if statistics.kind == "diagonal":
-        return statistics.mean, statistics.variance(ddof)
-    return statistics.mean, statistics.covariance(ddof)
-
-
-def _rescaled_mean_and_spread(X, covariance, ddof, n_jobs):
-    """Mean and variances (d,) or covariance (d, d) of finite X, for data
-    whose sums of squared deviations overflow float64 (deviations beyond
-    about 1e154, as with variances near 1e300).
-
-    They are measured on a copy scaled per feature by a power of two, which
-    is exact, and scaled back, so the result only overflows when the variance
-    itself does.
-    """
-    largest = np.maximum(np.max(X, axis=0), -np.min(X, axis=0)).astype(np.float64)
-    # scale large features down to magnitudes below 1; small ones stay as they are
-    scale = np.ldexp(1.0, -np.maximum(np.frexp(largest)[1], 0))
-    scaled_mean, scaled_spread = _mean_and_spread(
-        GaussianStatistics(covariance).update(X * scale, n_jobs=n_jobs), ddof)
-    # one factor at a time: scale**2 itself can underflow to 0
-    with np.errstate(over="ignore"):
-        if covariance == "diagonal":
-            return scaled_mean / scale, scaled_spread / scale / scale
-        return scaled_mean / scale, scaled_spread / scale[:, None] / scale[None, :]
 
 
 class GaussianAnomalyDetector(ParamsMixin):
@@ -434,10 +395,10 @@ class GaussianAnomalyDetector(ParamsMixin):
         if reason is not None:
             raise ValueError(reason)
         divisor = n_samples - self.ddof
-        mean, spread = _mean_and_spread(statistics, self.ddof)
+        mean, spread = mean_and_spread(statistics, self.ddof)
         if X is not None and not (np.isfinite(spread).all() and np.isfinite(mean).all()):
             # finite rows (the statistics proved it) whose squares overflowed
-            mean, spread = _rescaled_mean_and_spread(X, self.covariance, self.ddof,
+            mean, spread = exact_mean_and_spread(X, self.covariance, self.ddof,
                                                      self.n_jobs)
         if not (np.isfinite(spread).all() and np.isfinite(mean).all()):
             # named before any arithmetic (shrinkage) spreads the overflow
@@ -556,7 +517,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         threshold_scores = log_density
         if n_threshold_rows is not None:
             threshold_scores = log_density[-n_threshold_rows:]
-        log_epsilon = _quantile(threshold_scores, self.contamination)
+        log_epsilon = contamination_quantile(threshold_scores, self.contamination)
         self.statistics_ = statistics
         self._publish(_Fitted(gaussian, log_epsilon, float(density_from_log(log_epsilon)),
                               None, feature_names, shrinkage))
@@ -640,7 +601,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         if threshold is not None:  # a tuned threshold is kept
             log_epsilon, epsilon = previous.log_epsilon, previous.epsilon
         elif X.shape[0]:
-            log_epsilon = _quantile(gaussian.log_density(X, self.n_jobs), self.contamination)
+            log_epsilon = contamination_quantile(gaussian.log_density(X, self.n_jobs), self.contamination)
             epsilon = float(density_from_log(log_epsilon))
         elif previous is not None:  # an empty chunk: keep the epsilon
             log_epsilon, epsilon = previous.log_epsilon, previous.epsilon

@@ -8,7 +8,7 @@ from gaussext import _kernels
 from gaussext._parallel import check_n_jobs, n_threads_for
 from gaussext._validation import check_array, check_finite, check_scalar
 
-__all__ = ["GaussianStatistics"]
+__all__ = ["GaussianStatistics", "exact_mean_and_spread", "mean_and_spread"]
 
 _KINDS = ("diagonal", "full")
 
@@ -244,3 +244,31 @@ class GaussianStatistics:
             result._relative_mean = self._relative_mean.copy()
             result._scatter = self._scatter.copy()
         return result
+
+
+def mean_and_spread(statistics, ddof):
+    """Mean and variances (d,) or covariance (d, d) of `statistics`."""
+    if statistics.kind == "diagonal":
+        return statistics.mean, statistics.variance(ddof)
+    return statistics.mean, statistics.covariance(ddof)
+
+
+def exact_mean_and_spread(X, covariance, ddof, n_jobs):
+    """Mean and variances (d,) or covariance (d, d) of finite X, for data
+    whose sums of squared deviations overflow float64 (deviations beyond
+    about 1e154, as with variances near 1e300).
+
+    They are measured on a copy scaled per feature by a power of two, which
+    is exact, and scaled back, so the result only overflows when the variance
+    itself does.
+    """
+    largest = np.maximum(np.max(X, axis=0), -np.min(X, axis=0)).astype(np.float64)
+    # scale large features down to magnitudes below 1; small ones stay as they are
+    scale = np.ldexp(1.0, -np.maximum(np.frexp(largest)[1], 0))
+    scaled_mean, scaled_spread = mean_and_spread(
+        GaussianStatistics(covariance).update(X * scale, n_jobs=n_jobs), ddof)
+    # one factor at a time: scale**2 itself can underflow to 0
+    with np.errstate(over="ignore"):
+        if covariance == "diagonal":
+            return scaled_mean / scale, scaled_spread / scale / scale
+        return scaled_mean / scale, scaled_spread / scale[:, None] / scale[None, :]
