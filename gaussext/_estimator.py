@@ -866,6 +866,24 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         return _persistence.load(cls, path)
 
+    @classmethod
+    def _from_saved_parameters(cls, params, mean, spread, log_epsilon, epsilon, *,
+                               feature_names=None, shrinkage=None):
+        """A fitted detector from stored parameters (the hook `load` calls,
+        with arrays whose dtype, shape and finiteness it has checked); raises
+        ValueError for parameters no detector holds."""
+        detector = cls(**params)
+        detector._validate_params()
+        detector._set_gaussian(mean, spread)
+        detector.n_features_in_ = mean.shape[0]
+        if feature_names is not None:
+            detector.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        if spread.ndim == 2:
+            detector.shrinkage_ = float(shrinkage)
+        detector._set_threshold(log_epsilon, epsilon)
+        detector.threshold_ = None
+        return detector
+
     def tune_threshold(self, X_val, y_val, *, method="exact", steps=1000):
         """Choose epsilon on labelled data by maximising F1, and keep it.
 
