@@ -68,7 +68,11 @@ def atomic_path(path):
     """
     destination = os.path.realpath(os.fspath(path))
     folder, name = os.path.split(destination)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".part",
+                                                 dir=folder)
+    except OSError as exc:  # named by the path asked for, not the temporary one
+        raise type(exc)(exc.errno, exc.strerror, os.fspath(path)) from None
     os.close(descriptor)
     try:
         yield temporary
@@ -77,7 +81,10 @@ def atomic_path(path):
         mode = (os.stat(destination).st_mode & 0o7777 if os.path.exists(destination)
                 else _NEW_FILE_MODE)
         os.chmod(temporary, mode)
-        os.replace(temporary, destination)
+        try:
+            os.replace(temporary, destination)
+        except OSError as exc:  # e.g. the destination is a directory
+            raise type(exc)(exc.errno, exc.strerror, os.fspath(path)) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)

@@ -96,7 +96,8 @@ def test_file_errors_name_what_is_wrong(tmp_path):
         gaussext.fit_file(GaussianAnomalyDetector(), tmp_path / "empty.npy")
     with pytest.raises(ValueError, match="is not a valid .npy file"):
         gaussext.fit_file(GaussianAnomalyDetector(), tmp_path / "text.npy")
-    with pytest.raises(ValueError, match="out_path must differ from in_path"):
+    with pytest.raises(ValueError, match="refusing to write the scores to .*: it is the same "
+                                         "file as the input"):
         gaussext.score_file(detector, tmp_path / "X.npy", tmp_path / "X.npy")
     with pytest.raises(TypeError, match="block_rows must be an integer"):
         gaussext.score_file(detector, tmp_path / "X.npy", tmp_path / "s.npy", block_rows=1.5)
