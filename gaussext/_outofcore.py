@@ -7,7 +7,7 @@ import numpy as np
 from gaussext import _threshold
 from gaussext._blocks import NpyFile, default_block_rows, progress_bar
 from gaussext._files import atomic_path, refuse_overwriting_inputs
-from gaussext._validation import check_scalar
+from gaussext._validation import check_finite, check_scalar
 
 __all__ = ["fit_file", "score_file", "tune_file"]
 
@@ -33,6 +33,10 @@ def _scored_blocks(detector, data, block_rows, bar, name):
         try:
             yield start, detector.score_samples(rows)
         except ValueError as exc:
+            try:
+                check_finite(rows, name=f"{name} {str(data.path)!r}", row_offset=start)
+            except ValueError as located:
+                raise located from exc
             raise ValueError(f"in rows {start} to {start + rows.shape[0] - 1} of {name} "
                              f"{str(data.path)!r}: {exc}") from exc
 

@@ -161,9 +161,12 @@ def check_array(X, *, name="X", min_samples=1, ensure_finite=True):
     return array
 
 
-def check_finite(array, *, name="X"):
+def check_finite(array, *, name="X", row_offset=0):
     """Raise ValueError naming how many entries of `array` are NaN or
-    infinite and where the first is; return None when all are finite."""
+    infinite and where the first is; return None when all are finite.
+
+    `row_offset` is added to the row named: the place of `array`'s first row
+    in a larger whole (a block of a file, a chunk of a Dask array)."""
     # Happy path without an n x d temporary: a finite sum proves every entry
     # finite.  Only when the sum is not finite (a NaN/inf, or an overflow of
     # large finite values) is the element-wise check paid for.
@@ -175,7 +178,7 @@ def check_finite(array, *, name="X"):
     if n_bad:
         raise ValueError(
             f"Input {name} contains NaN or infinity: {n_bad} non-finite value(s) "
-            f"({n_nan} NaN, {n_inf} inf); the first at row {row}, column {column}"
+            f"({n_nan} NaN, {n_inf} inf); the first at row {row + row_offset}, column {column}"
         )
 
 
