@@ -18,7 +18,7 @@ import numpy as np
 
 from gaussext import __version__
 from gaussext._estimator import GaussianAnomalyDetector
-from gaussext._files import refuse_overwriting_inputs
+from gaussext._files import atomic_path, refuse_overwriting_inputs
 from gaussext._io import DataError, _parse_float, read_table, write_records
 from gaussext._threshold import select_threshold
 from gaussext.datasets import make_demo_split
@@ -185,7 +185,9 @@ def _plot_module(path):
 
 
 def _write_plot(plot, path, detector, X, names, labels, result, say):
-    plot.save_report(path, detector, X, labels, threshold_result=result, feature_names=names)
+    with atomic_path(path) as temporary:
+        plot.save_report(temporary, detector, X, labels, threshold_result=result,
+                         feature_names=names)
     say(f"wrote {path}")
 
 

@@ -69,8 +69,9 @@ def atomic_path(path):
     destination = os.path.realpath(os.fspath(path))
     folder, name = os.path.split(destination)
     try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".part",
-                                                 dir=folder)
+        # the extension kept last: writers that choose a format by it still can
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{name}.", suffix=".part" + os.path.splitext(name)[1], dir=folder)
     except OSError as exc:  # named by the path asked for, not the temporary one
         raise type(exc)(exc.errno, exc.strerror, os.fspath(path)) from None
     os.close(descriptor)

@@ -112,6 +112,24 @@ class Model:
         det.save(path)
 
 
+class DeepModel(Model):
+    """A model file whose metadata is 5000 nested brackets: once a RecursionError
+    traceback from the JSON parser."""
+
+    def write(self, path):
+        import zipfile
+
+        super().write(path)
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename: archive.read(info) for info in archive.infolist()}
+        buffer = io.BytesIO()
+        np.save(buffer, np.frombuffer(b"[" * 5000, dtype=np.uint8))
+        members["metadata.npy"] = buffer.getvalue()
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+
+
 #: Bad input of every kind: (argv, files written first, exit status, fragment of
 #: the one error line).  Exit status 1: unusable data or files; 2: a command
 #: line error.  Referenced by the project-wide catalogue of bad input.
@@ -215,6 +233,8 @@ CLI_BAD_INPUTS = [
      "the model and the scores would both be written to o.csv"),
     (["detect", "good.csv", "--plot", "good.csv"], {"good.csv": GOOD_CSV}, 2,
      "refusing to write the figure to good.csv"),
+    (["score", "deep.npz", "good.csv"], {"deep.npz": DeepModel(_GOOD), "good.csv": GOOD_CSV}, 1,
+     "deep.npz is not a valid gaussext model file: its metadata is nested more than 2 levels"),
     # arguments swapped: which kind of file was expected, never unsafe loading
     (["score", "good.csv", "m.npz"], {"m.npz": Model(_GOOD, ["a", "b"]), "good.csv": GOOD_CSV},
      1, "good.csv is not a valid gaussext model file: it is not a readable zip archive"),
