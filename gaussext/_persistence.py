@@ -27,6 +27,7 @@ import zipfile
 import numpy as np
 
 from gaussext._files import atomic_output
+from gaussext._validation import check_is_fitted
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
 
@@ -55,15 +56,17 @@ def save(detector, path):
     file appears complete or not at all."""
     from gaussext import __version__
 
-    detector._check_fitted()
+    check_is_fitted(detector)
     covariance = detector.covariance_ if hasattr(detector, "cholesky_factor_") else None
+    # a thread count belongs to the machine that runs the model, not to the model
+    params = {name: value for name, value in detector.get_params().items() if name != "n_jobs"}
     names = getattr(detector, "feature_names_in_", None)
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "gaussext_version": __version__,
         "model": "full" if covariance is not None else "diagonal",
-        "params": detector.get_params(),
+        "params": params,
         "n_features_in": int(detector.n_features_in_),
         "feature_names": None if names is None else [str(name) for name in names],
         "shrinkage": getattr(detector, "shrinkage_", None),
@@ -260,9 +263,10 @@ def _is_real(value):
 
 
 def _check_params(params, names):
-    """The stored constructor parameters: exactly `names`, each a JSON scalar;
-    their ranges are the estimator's own validation's."""
-    if not isinstance(params, dict) or set(params) != set(names):
+    """The stored constructor parameters: exactly `names` (and n_jobs, which
+    files of version 0.1 carry), each a JSON scalar; their ranges are the
+    estimator's own validation's."""
+    if not isinstance(params, dict) or set(params) - {"n_jobs"} != set(names):
         shown = sorted(params) if isinstance(params, dict) else type(params).__name__
         raise _Refused(f"its parameters are {shown}, expected {sorted(names)}")
     for name, value in params.items():
@@ -336,17 +340,17 @@ def load(cls, path):
     try:
         text, arrays = _read_archive(path)
         metadata = _parse_metadata(text)
-        _check_params(metadata["params"], cls().get_params())
+        _check_params(metadata["params"], set(cls().get_params()) - {"n_jobs"})
         _check_fields(metadata, arrays["mean"].shape[0], arrays["spread"].ndim)
         _check_arrays(arrays)
     except _Refused as exc:
         raise _model_error(path, str(exc)) from None
-    names = metadata["feature_names"]
+    # files from version 0.1 carry the saving machine's n_jobs: not ours to use
+    params = {name: value for name, value in metadata["params"].items() if name != "n_jobs"}
     try:
-        # the one place a detector is built from stored parameters
-        return cls._from_saved_parameters(
-            metadata["params"], arrays["mean"], arrays["spread"],
-            float(arrays["log_epsilon"]), float(arrays["epsilon"]),
-            feature_names=names, shrinkage=metadata["shrinkage"])
+        return cls.from_parameters(
+            arrays["mean"], arrays["spread"], log_epsilon=float(arrays["log_epsilon"]),
+            epsilon=float(arrays["epsilon"]), feature_names=metadata["feature_names"],
+            shrinkage_intensity=metadata["shrinkage"], **params)
     except (TypeError, ValueError) as exc:
         raise _model_error(path, str(exc)) from None

@@ -75,7 +75,8 @@ def test_the_largest_float_score_gives_a_threshold_evaluate_accepts():
 
 def test_a_detector_tuned_to_an_infinite_threshold_saves_and_loads(tmp_path):
     detector = GaussianAnomalyDetector().fit(X)
-    detector._set_threshold(np.inf)  # as _keep_threshold does with such a result
+    largest = np.finfo(np.float64).max
+    detector.set_threshold(select_threshold([0, 1], [-5.0, largest]))  # log_epsilon +inf
     detector.save(tmp_path / "m.npz")
     loaded = GaussianAnomalyDetector.load(tmp_path / "m.npz")
     assert loaded.log_epsilon_ == np.inf and loaded.epsilon_ == np.inf
