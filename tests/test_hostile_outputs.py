@@ -150,18 +150,24 @@ def test_a_formula_in_a_column_name_reaches_the_output_csv_neutralised(tmp_path,
 
 # -- a closed pipe; a missing matplotlib ---------------------------------------
 
-def test_a_reader_closing_the_pipe_ends_the_command_quietly(tmp_path):
+@pytest.mark.parametrize("argv, first_line", [
+    (["score", "m.npz", "big.npy"], b"row,log_density"),       # scores to standard output
+    (["detect", "big.npy", "--model", "kept.npz"], b"big.npy: 50000 rows"),  # a long report
+])
+def test_a_reader_closing_the_pipe_ends_the_command_quietly(tmp_path, argv, first_line):
     np.save(tmp_path / "big.npy", RNG.normal(size=(50000, 2)))
     GaussianAnomalyDetector().fit(X - 10.0).save(tmp_path / "m.npz")
-    process = subprocess.Popen([sys.executable, "-m", "gaussext", "score", "m.npz", "big.npy"],
+    process = subprocess.Popen([sys.executable, "-m", "gaussext", *argv],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first = process.stdout.readline()
     process.stdout.close()  # as `| head -1` does
     status = process.wait(timeout=120)
     err = process.stderr.read().decode()
     process.stderr.close()
-    assert first.startswith(b"row,log_density")
+    assert first.startswith(first_line)
     assert status == 0 and err == ""
+    if "--model" in argv:  # the work goes on: the model asked for is written
+        assert GaussianAnomalyDetector.load(tmp_path / "kept.npz").n_features_in_ == 2
 
 
 def test_plot_without_matplotlib_fails_before_any_work(tmp_path, capsys, monkeypatch):
