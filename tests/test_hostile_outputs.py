@@ -170,15 +170,20 @@ def test_a_reader_closing_the_pipe_ends_the_command_quietly(tmp_path, argv, firs
         assert GaussianAnomalyDetector.load(tmp_path / "kept.npz").n_features_in_ == 2
 
 
-def test_plot_without_matplotlib_fails_before_any_work(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
-    monkeypatch.delitem(sys.modules, "gaussext.plot", raising=False)
-    monkeypatch.delattr(gaussext, "plot", raising=False)
-    data = _csv(tmp_path / "d.csv", ["a", "b"], X)
-    status, out, err = _run(["detect", data, "--model", tmp_path / "m.npz", "--plot",
-                             tmp_path / "r.png"], capsys)
-    assert status == 1 and out == ""
-    assert err.startswith("gaussext: error: gaussext.plot needs matplotlib")
+_WITHOUT_MATPLOTLIB = (
+    "import sys; sys.modules['matplotlib'] = None; "  # import matplotlib then fails
+    "from gaussext._cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.mark.parametrize("argv", [["detect", "d.csv", "--model", "m.npz", "--plot", "r.png"],
+                                  ["demo", "--plot", "r.png"]])
+def test_plot_without_matplotlib_fails_before_any_work(tmp_path, argv):
+    # a fresh process: matplotlib's modules must not be loaded already
+    _csv(tmp_path / "d.csv", ["a", "b"], X)
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_MATPLOTLIB, *argv], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("gaussext: error: gaussext.plot needs matplotlib")
+    assert done.stderr.count("\n") == 1
     assert _listing(tmp_path) == ["d.csv"]
-    status, out, err = _run(["demo", "--plot", tmp_path / "r.png"], capsys)
-    assert status == 1 and out == "" and "needs matplotlib" in err
