@@ -8,7 +8,9 @@ block in memory.
 """
 
 import collections.abc
+import math
 import mmap
+import os
 import sys
 from pathlib import Path
 
@@ -122,6 +124,14 @@ class NpyFile:
         if len(self.shape) not in (1, 2):
             raise ValueError(f"{name} {str(self.path)!r} holds a {len(self.shape)}-D array "
                              f"of shape {self.shape}; a 1-D or 2-D array is required")
+        # a header may claim more rows than the file holds: refuse before
+        # anything is sized by it (an output of as many rows, a memory map)
+        needed = self.offset + math.prod(self.shape) * self.dtype.itemsize
+        size = os.path.getsize(self.path)
+        if min(self.shape) < 0 or needed > size:
+            raise ValueError(f"{name} {str(self.path)!r} is {size} bytes, but its header "
+                             f"describes a {self.dtype} array of shape {self.shape} "
+                             f"({needed} bytes): it is truncated or its header is wrong")
 
     @property
     def n_rows(self):

@@ -10,6 +10,7 @@ never a traceback.
 """
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from gaussext import __version__
 from gaussext._estimator import GaussianAnomalyDetector
+from gaussext._files import atomic_path, refuse_overwriting_inputs
 from gaussext._io import DataError, _parse_float, read_table, write_records
 from gaussext._threshold import select_threshold
 from gaussext.datasets import make_demo_split
@@ -139,6 +141,7 @@ def run_demo(covariance="diagonal", seed=0, n_train=2000, n_val=500, method="exa
              plot=None):
     """Fit on synthetic server metrics, tune epsilon on a labelled split, report."""
     out = out or sys.stdout
+    plot_module = _plot_module(plot)
     split = make_demo_split(n_train, n_val, random_state=seed)
     names = split.feature_names
     detector = GaussianAnomalyDetector(covariance).fit(split.X_train)
@@ -165,17 +168,44 @@ def run_demo(covariance="diagonal", seed=0, n_train=2000, n_val=500, method="exa
     say(f"flagged validation rows (p(x) < epsilon): {flagged.size}")
     say(table)
     if plot:
-        _write_plot(plot, detector, split.X_val, names, split.y_val, result, say)
+        _write_plot(plot_module, plot, detector, split.X_val, names, split.y_val, result, say)
     return result
 
 
-def _write_plot(path, detector, X, names, labels, result, say):
+def _plot_module(path):
+    """gaussext.plot when `path` asks for a figure (None otherwise): imported
+    before any work, so that a missing matplotlib stops the command at once."""
+    if not path:
+        return None
     try:
         from gaussext import plot
     except ImportError as exc:
         raise DataError(str(exc)) from exc
-    plot.save_report(path, detector, X, labels, threshold_result=result, feature_names=names)
+    return plot
+
+
+def _write_plot(plot, path, detector, X, names, labels, result, say):
+    with atomic_path(path) as temporary:
+        plot.save_report(temporary, detector, X, labels, threshold_result=result,
+                         feature_names=names)
     say(f"wrote {path}")
+
+
+def _refuse_destroying_inputs(outputs, inputs):
+    """Usage error unless every output (what, path) is a file of its own:
+    not an input (compared by file identity, links followed) and not
+    another output of the same command."""
+    written = [(what, path) for what, path in outputs if path]
+    for what, path in written:
+        try:
+            refuse_overwriting_inputs(path, inputs, what=what)
+        except ValueError as exc:
+            raise _UsageError(str(exc)) from exc
+    for index, (what, path) in enumerate(written):
+        for other_what, other in written[index + 1:]:
+            if os.path.realpath(path) == os.path.realpath(other):
+                raise _UsageError(f"the {what} and the {other_what} would both be written to "
+                                  f"{path}; give them different paths")
 
 
 # -- reading inputs ----------------------------------------------------------
@@ -230,6 +260,7 @@ def _fit(args, table, X, names):
 # -- commands ----------------------------------------------------------------
 
 def cmd_fit(args, say):
+    _refuse_destroying_inputs([("model", args.model)], [args.data])
     table = read_table(args.data)
     X, names = table.features(args.columns, exclude=(args.label_column,))
     detector = _fit(args, table, X, names)
@@ -254,6 +285,8 @@ def _tune(detector, X, labels, column, method):
 
 
 def cmd_tune(args, say):
+    # the model itself is replaced by its tuned self unless --out says where
+    _refuse_destroying_inputs([("tuned model", args.out or args.model)], [args.data])
     detector = _load_model(args.model)
     table = read_table(args.data)
     labels = table.labels(args.label_column)
@@ -284,6 +317,7 @@ def _score_records(detector, log_density, flagged, tops, k):
 
 
 def cmd_score(args, say):
+    _refuse_destroying_inputs([("scores", args.out)], [args.model, args.data])
     detector = _load_model(args.model)
     table = read_table(args.data)
     X, names = _model_features(detector, table, args.label_column, args.columns)
@@ -304,6 +338,9 @@ def cmd_score(args, say):
 
 
 def cmd_detect(args, say):
+    _refuse_destroying_inputs([("model", args.model), ("scores", args.out),
+                               ("figure", args.plot)], [args.data])
+    plot = _plot_module(args.plot)
     table = read_table(args.data)
     labels = table.labels(args.label_column) if args.label_column else None
     X, names = table.features(args.columns, exclude=(args.label_column,))
@@ -340,7 +377,7 @@ def cmd_detect(args, say):
                       _score_records(detector, log_density, flagged, tops, k))
         say(f"wrote {args.out}")
     if args.plot:
-        _write_plot(args.plot, detector, X, names, labels, result, say)
+        _write_plot(plot, args.plot, detector, X, names, labels, result, say)
 
 
 def cmd_inspect(args, say):
@@ -524,15 +561,26 @@ def build_parser():
 def main(argv=None):
     """Run one command; returns the exit status (0, 1 data error, 2 usage error)."""
     args = build_parser().parse_args(argv)
+    reader_gone = []
 
     def say(text=""):
-        print(text)
+        # once the reader of a pipe has gone (`| head -1`), the report is no
+        # longer printed but the work, and the files it writes, go on
+        if not reader_gone:
+            try:
+                print(text)
+            except BrokenPipeError:
+                reader_gone.append(_silence_stdout())
 
     caught = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             args.handler(args, say)
+            sys.stdout.flush()
+    except BrokenPipeError:  # scores written to a closed pipe: as Unix tools, quietly
+        _silence_stdout()
+        return 0
     except _UsageError as exc:
         print(f"gaussext: error: {exc} (see 'gaussext {args.command} --help')", file=sys.stderr)
         return EXIT_USAGE
@@ -548,6 +596,16 @@ def main(argv=None):
         for warning in caught:
             print(f"gaussext: warning: {_one_line(warning.message)}", file=sys.stderr)
     return 0
+
+
+def _silence_stdout():
+    """Point standard output at the null device, so that nothing (not even
+    the interpreter's last flush at exit) writes to a closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's capture)
+        pass
 
 
 def _one_line(message):

@@ -645,7 +645,8 @@ class GaussianAnomalyDetector(ParamsMixin):
             covariance matrix (``covariance="full"``), as fitted: any
             regularisation already applied.
         log_epsilon : float
-            The threshold, in log-density units; below +inf.
+            The threshold, in log-density units; not NaN (+inf flags every
+            point, as select_threshold returns it above float64's largest score).
         epsilon : float or None
             The same threshold in density units, when it was chosen in them
             (the grid search); None takes ``exp(log_epsilon)``.
@@ -677,8 +678,8 @@ class GaussianAnomalyDetector(ParamsMixin):
         if not (np.isfinite(mean).all() and np.isfinite(spread).all()):
             raise ValueError("the mean or the (co)variance holds NaN or infinity")
         log_epsilon = float(log_epsilon)
-        if np.isnan(log_epsilon) or log_epsilon == np.inf:
-            raise ValueError(f"log_epsilon must be a number below +inf, got {log_epsilon}")
+        if np.isnan(log_epsilon):  # +inf flags every point: select_threshold's top
+            raise ValueError(f"log_epsilon must be a number, got {log_epsilon}")
         if epsilon is None:
             epsilon = float(density_from_log(log_epsilon))
         elif not (epsilon >= 0 and math.isclose(

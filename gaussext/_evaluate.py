@@ -103,8 +103,9 @@ def evaluate(y_true, log_density, epsilon=None, *, log_epsilon=None):
     epsilon : float >= 0
         Density threshold in probability units; 0 flags nothing.
     log_epsilon : float, keyword-only
-        The threshold in log-density units (-inf flags nothing), instead of
-        `epsilon`; give exactly one of the two.
+        The threshold in log-density units (-inf flags nothing, +inf every
+        point: the threshold select_threshold returns when the largest score
+        is float64's largest), instead of `epsilon`; give exactly one of the two.
 
     Returns
     -------
@@ -119,7 +120,7 @@ def evaluate(y_true, log_density, epsilon=None, *, log_epsilon=None):
     TypeError, ValueError
         For labels other than 0/1, lengths that differ, NaN or +inf scores,
         an epsilon that is negative, infinite or not a number, a log_epsilon
-        that is NaN or +inf, and both or neither of the two given.
+        that is NaN, and both or neither of the two given.
 
     Examples
     --------
@@ -138,8 +139,8 @@ def evaluate(y_true, log_density, epsilon=None, *, log_epsilon=None):
     else:
         if isinstance(log_epsilon, bool) or not isinstance(log_epsilon, numbers.Real):
             raise TypeError(f"log_epsilon must be a real number, got {log_epsilon!r}")
-        if math.isnan(log_epsilon) or log_epsilon == math.inf:
-            raise ValueError(f"log_epsilon must be a number below +inf, got {log_epsilon!r}")
+        if math.isnan(log_epsilon):
+            raise ValueError(f"log_epsilon must be a number, got {log_epsilon!r}")
         epsilon = float(density_from_log(log_epsilon))
     flagged = scores < log_epsilon
     is_anomaly = labels.view(bool)

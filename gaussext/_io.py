@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gaussext._files import atomic_output
+
 __all__ = ["DataError", "Table", "read_table", "write_records"]
 
 
@@ -219,6 +221,10 @@ def _read_arrays(path):
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise  # read_table names these
+        if "pickle" in str(exc):  # NumPy's text would suggest loading it unsafely
+            raise DataError(f"{path} is not a .npy array file nor an .npz archive (it "
+                            "starts with neither's signature); a CSV file needs a name not "
+                            "ending in .npy/.npz") from exc
         raise DataError(f"{path} cannot be read as a NumPy file ({exc})") from exc
     if isinstance(loaded, np.ndarray):
         array = _numeric_array(path, loaded, "the array")
@@ -226,6 +232,9 @@ def _read_arrays(path):
     else:
         with loaded:
             arrays = {name: loaded[name] for name in loaded.files}
+        if {"metadata", "mean", "spread"} <= set(arrays):
+            raise DataError(f"{path} is a gaussext model file, not data (was the model given "
+                            "where the data was expected?)")
         if "X" in arrays:
             key = "X"
         elif len(arrays) == 1:
@@ -265,6 +274,21 @@ def _json_value(value):
     return value
 
 
+# A spreadsheet runs a cell beginning with one of these as a formula (OWASP's
+# CSV injection list): "=HYPERLINK(...)" in a feature name would become a link.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value):
+    """A CSV cell: floats by repr; text a spreadsheet would run as a formula
+    behind a leading apostrophe (shown, not run); numbers untouched."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_records(handle_or_path, fieldnames, records, *, format=None):
     """Write `records` (dicts keyed by `fieldnames`) as CSV or JSON.
 
@@ -281,8 +305,11 @@ def write_records(handle_or_path, fieldnames, records, *, format=None):
     Notes
     -----
     Floats are written with ``repr``, the shortest text that reads back to
-    the same float64.  JSON is a list of objects; NaN and infinities, which
-    JSON lacks, are written as null.
+    the same float64.  A text cell beginning with ``= + - @``, a tab or a
+    carriage return gets a leading apostrophe in CSV, so that a spreadsheet
+    shows it instead of running it as a formula.  JSON is a list of objects;
+    NaN and infinities, which JSON lacks, are written as null.  A path is
+    written atomically: replaced only once every record is written.
     """
     if isinstance(handle_or_path, str):
         format = handle_or_path.rsplit(".", 1)[-1].lower() if "." in handle_or_path else ""
@@ -290,7 +317,7 @@ def write_records(handle_or_path, fieldnames, records, *, format=None):
             raise DataError(f"cannot write {handle_or_path}: the output must end in .csv or "
                             ".json")
         try:
-            with open(handle_or_path, "w", newline="", encoding="utf-8") as handle:
+            with atomic_output(handle_or_path, "w", newline="", encoding="utf-8") as handle:
                 return write_records(handle, fieldnames, records, format=format)
         except OSError as exc:
             raise DataError(f"cannot write {handle_or_path}: {exc.strerror}") from exc
@@ -301,5 +328,5 @@ def write_records(handle_or_path, fieldnames, records, *, format=None):
     else:
         writer = csv.DictWriter(handle_or_path, fieldnames=fieldnames, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({name: (repr(value) if isinstance(value, float) else value)
-                          for name, value in record.items()} for record in records)
+        writer.writerows({name: _csv_cell(value) for name, value in record.items()}
+                         for record in records)

@@ -1,13 +1,13 @@
 """Fit, tune and score ``.npy`` files larger than memory, block by block."""
 
 import numbers
-import os
 
 import numpy as np
 
 from gaussext import _threshold
 from gaussext._blocks import NpyFile, default_block_rows, progress_bar
-from gaussext._validation import check_is_fitted, check_scalar
+from gaussext._files import atomic_path, refuse_overwriting_inputs
+from gaussext._validation import check_finite, check_is_fitted, check_scalar
 
 __all__ = ["fit_file", "score_file", "tune_file"]
 
@@ -33,6 +33,10 @@ def _scored_blocks(detector, data, block_rows, bar, name):
         try:
             yield start, detector.score_samples(rows)
         except ValueError as exc:
+            try:
+                check_finite(rows, name=f"{name} {str(data.path)!r}", row_offset=start)
+            except ValueError as located:
+                raise located from exc
             raise ValueError(f"in rows {start} to {start + rows.shape[0] - 1} of {name} "
                              f"{str(data.path)!r}: {exc}") from exc
 
@@ -79,7 +83,8 @@ def score_file(detector, in_path, out_path, *, block_rows=None, progress=None):
     in_path : str or path-like
         A C-ordered 2-D ``.npy`` file with the detector's number of features.
     out_path : str or path-like
-        Where the scores go (overwritten); must differ from `in_path`.
+        Where the scores go: replaced once every row is scored (a failure
+        leaves it as it was); must not be the same file as `in_path`.
     block_rows : int, optional
         Rows per block; by default about 16 MiB of input.
     progress : bool or None, default=None
@@ -95,16 +100,19 @@ def score_file(detector, in_path, out_path, *, block_rows=None, progress=None):
     if data.shape[1] != detector.n_features_in_:
         raise ValueError(f"input file {str(data.path)!r} has {data.shape[1]} features, but the "
                          f"detector is expecting {detector.n_features_in_}")
-    if os.path.exists(out_path) and os.path.samefile(out_path, data.path):
-        raise ValueError("out_path must differ from in_path: scores would overwrite the data")
-    header = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.float64,
-                                       shape=(data.n_rows,))
-    offset = header.offset
-    del header  # unmapped: blocks are written through the file, never held mapped
-    with open(out_path, "r+b") as output, progress_bar(data.n_rows, progress, "score") as bar:
-        for start, scores in _scored_blocks(detector, data, block_rows, bar, "input file"):
-            output.seek(offset + start * 8)
-            output.write(scores.tobytes())
+    refuse_overwriting_inputs(out_path, [data.path], what="scores")
+    # written beside out_path and moved over it only when every row is scored:
+    # a failure leaves out_path as it was, never a full-length file of zeros
+    with atomic_path(out_path) as temporary:
+        header = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float64,
+                                           shape=(data.n_rows,))
+        offset = header.offset
+        del header  # unmapped: blocks are written through the file, never held mapped
+        with (open(temporary, "r+b") as output,
+              progress_bar(data.n_rows, progress, "score") as bar):
+            for start, scores in _scored_blocks(detector, data, block_rows, bar, "input file"):
+                output.seek(offset + start * 8)
+                output.write(scores.tobytes())
     return np.load(out_path, mmap_mode="r")
 
 

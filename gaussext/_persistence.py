@@ -1,18 +1,32 @@
-"""Saving and loading a fitted detector in a safe format.
+"""Saving and loading a fitted detector; model files are read as untrusted.
 
-One ``.npz`` file, read with ``allow_pickle=False``: float64 arrays for the
-parameters and the threshold, and a JSON document (stored as bytes) for
-everything else.  Loading never executes code from the file; it checks the
-format, its version, every shape and value, and refits nothing: the
-Cholesky factor is recomputed from the stored covariance, which gives the
+One ``.npz`` file (an uncompressed zip archive of ``.npy`` members, as
+:func:`numpy.savez` writes): float64 arrays for the parameters and the
+threshold, and a JSON document (stored as uint8 bytes) for everything else.
+The Cholesky factor is recomputed from the stored covariance, which gives the
 same bits, so a round trip reproduces the scores exactly.
+
+Loading never executes code from the file and never lets the file decide how
+much is read: before any data is read the archive must hold exactly the five
+expected members, stored (not compressed: no member can inflate), each lying
+inside the file, and each member's ``.npy`` header must give the expected
+dtype and a shape consistent with the others, with a byte count equal to what
+the zip directory says.  The metadata is bounded in size and nesting depth
+and checked field by field against a schema.  Any failure is one ValueError
+naming the file and the reason.  So a crafted file costs at most about its
+own size in memory, and refusing it takes milliseconds.
 """
 
 import json
+import math
+import os
+import re
+import struct
 import zipfile
 
 import numpy as np
 
+from gaussext._files import atomic_output
 from gaussext._validation import check_is_fitted
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
@@ -20,9 +34,26 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
 FORMAT = "gaussext-model"
 FORMAT_VERSION = 1
 
+_ARRAYS = ("mean", "spread", "log_epsilon", "epsilon")
+_MEMBERS = ("metadata", *_ARRAYS)
+_MODEL_KINDS = ("diagonal", "full")
+# JSON metadata: a fixed part (parameters, versions) plus feature names, which
+# grow with the number of features d (read from the mean's header first).
+_METADATA_BASE_BYTES = 1 << 16
+_METADATA_BYTES_PER_FEATURE = 1 << 10
+# {"params": {...}, "feature_names": [...]}: brackets two levels deep.
+_METADATA_MAX_DEPTH = 2
+_METADATA_FIELDS = {"format", "format_version", "gaussext_version", "model", "params",
+                    "n_features_in", "feature_names", "shrinkage"}
+# epsilon is stored beside log_epsilon; exp(log_epsilon) rounded differs from
+# it by at most |log_epsilon| ulps (<= 745 for a positive float64) when both
+# were written together.
+_EPSILON_RELATIVE_TOLERANCE = 1e-9
+
 
 def save(detector, path):
-    """Write a fitted detector to `path` (a ``.npz`` file)."""
+    """Write a fitted detector to `path` (a ``.npz`` file), atomically: the
+    file appears complete or not at all."""
     from gaussext import __version__
 
     check_is_fitted(detector)
@@ -47,81 +78,279 @@ def save(detector, path):
         "log_epsilon": np.float64(detector.log_epsilon_),
         "epsilon": np.float64(detector.epsilon_),
     }
-    with open(path, "wb") as handle:
+    with atomic_output(path) as handle:
         np.savez(handle, **arrays)
 
 
+class _Refused(Exception):
+    """A reason to refuse the file being read (turned into one ValueError)."""
+
+
 def _model_error(path, problem):
-    return ValueError(f"{path} is not a valid gaussext model file: {problem}")
+    return ValueError(f"{os.fspath(path)} is not a valid gaussext model file: {problem}")
 
 
-def _read(path):
-    """(metadata dict, arrays dict) from the file, or ValueError."""
+# -- the archive and its members' headers ---------------------------------------
+
+def _members(archive, file_size):
+    """{member: ZipInfo} after checking the member list and where each lies."""
+    infos = archive.infolist()
+    names = sorted(info.filename for info in infos)
+    expected = sorted(f"{name}.npy" for name in _MEMBERS)
+    if names != expected:
+        shown = names if len(names) <= 10 else [*names[:10], f"... ({len(names)} members)"]
+        raise _Refused(f"it holds {shown}, expected {expected}")
+    members = {}
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise _Refused(f"member {info.filename} is encrypted")
+        if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+            # a model is written uncompressed: a compressed member could inflate
+            # far beyond the file's own size before its content is checked
+            raise _Refused(f"member {info.filename} is compressed; model files store their "
+                           "members uncompressed")
+        if info.header_offset + info.compress_size > file_size:
+            raise _Refused(f"member {info.filename} claims {info.file_size} bytes, more than "
+                           f"the file's {file_size}")
+        members[info.filename[:-len(".npy")]] = info
+    return members
+
+
+def _member_header(archive, info):
+    """(shape, fortran_order, dtype, header bytes) of a ``.npy`` member, its
+    data unread."""
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise _Refused(f"member {info.filename} is a .npy file of version {version}, "
+                               "not 1.0 or 2.0")
+        except (ValueError, EOFError) as exc:
+            raise _Refused(f"member {info.filename} has no valid .npy header ({exc})") from exc
+        return shape, fortran_order, dtype, member.tell()
+
+
+def _expected_layout(headers):
+    """{member: (dtype kind, itemsize, shape)} the mean's header implies."""
+    mean_shape = headers["mean"][0]
+    if len(mean_shape) != 1 or mean_shape[0] < 1:
+        raise _Refused(f"mean has shape {mean_shape}, expected (n_features,)")
+    d = mean_shape[0]
+    spread_shape = headers["spread"][0]
+    if spread_shape not in ((d,), (d, d)):
+        raise _Refused(f"spread has shape {spread_shape}, expected ({d},) or ({d}, {d}) for "
+                       f"a mean of {d} features")
+    metadata_shape = headers["metadata"][0]
+    limit = _METADATA_BASE_BYTES + _METADATA_BYTES_PER_FEATURE * d
+    if len(metadata_shape) != 1 or not 0 <= metadata_shape[0] <= limit:
+        raise _Refused(f"its metadata has shape {metadata_shape}, expected at most {limit} "
+                       f"bytes for {d} features")
+    return {"metadata": ("u", 1, metadata_shape), "mean": ("f", 8, (d,)),
+            "spread": ("f", 8, spread_shape), "log_epsilon": ("f", 8, ()),
+            "epsilon": ("f", 8, ())}
+
+
+def _checked_headers(archive, members):
+    """Each member's header, checked against the layout and its byte count."""
+    headers = {name: _member_header(archive, info) for name, info in members.items()}
+    for name, (kind, itemsize, shape) in _expected_layout(headers).items():
+        found_shape, _, dtype, header_bytes = headers[name]
+        if dtype.kind != kind or dtype.itemsize != itemsize or found_shape != shape:
+            expected = "float64" if kind == "f" else "uint8"
+            raise _Refused(f"{name} has dtype {dtype} and shape {found_shape}, expected "
+                           f"{expected} {shape}")
+        data_bytes = math.prod(shape) * itemsize
+        if members[name].file_size != header_bytes + data_bytes:
+            raise _Refused(f"member {name}.npy holds {members[name].file_size} bytes, but its "
+                           f"header describes {header_bytes + data_bytes}")
+    return headers
+
+
+def _read_member(archive, info, header):
+    """The member's array, native-endian and writable, read after its header."""
+    shape, fortran_order, dtype, header_bytes = header
+    with archive.open(info) as member:
+        member.seek(header_bytes)
+        n_bytes = math.prod(shape) * dtype.itemsize
+        data = member.read(n_bytes)
+        member.read(1)  # reaching the end checks the member's CRC-32
+    if len(data) != n_bytes:
+        raise _Refused(f"member {info.filename} ends after {len(data)} of its {n_bytes} bytes")
+    values = np.frombuffer(data, dtype=dtype)
+    if fortran_order:
+        values = values.reshape(shape[::-1]).T
+    return values.reshape(shape).astype(dtype.newbyteorder("="), order="C")
+
+
+def _read_archive(path):
+    """(metadata bytes, {array name: ndarray}) of a model file, or _Refused."""
+    file_size = os.path.getsize(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        # object arrays (which would need pickle) raise ValueError here
-        raise _model_error(path, f"it cannot be read as an .npz archive ({exc})") from exc
-    expected = {"metadata", "mean", "spread", "log_epsilon", "epsilon"}
-    if set(arrays) != expected:
-        raise _model_error(path, f"it holds {sorted(arrays)}, expected {sorted(expected)}")
+        with zipfile.ZipFile(path) as archive:
+            members = _members(archive, file_size)
+            headers = _checked_headers(archive, members)
+            arrays = {name: _read_member(archive, members[name], headers[name])
+                      for name in _MEMBERS}
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, struct.error) as exc:
+        raise _Refused(f"it is not a readable zip archive ({exc}); a model file is the .npz "
+                       "written by 'gaussext fit' or GaussianAnomalyDetector.save (was a "
+                       "data file given where the model was expected?)") from exc
+    return arrays.pop("metadata").tobytes(), arrays
+
+
+# -- the metadata ---------------------------------------------------------------
+
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _check_depth(text):
+    """Refuse JSON nested deeper than the schema allows, before parsing it
+    (the parser recurses once per level)."""
+    depth = 0
+    for token in _JSON_TOKENS.finditer(text):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > _METADATA_MAX_DEPTH:
+                raise _Refused(f"its metadata is nested more than {_METADATA_MAX_DEPTH} "
+                               "levels deep")
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+
+
+def _no_duplicate_keys(pairs):
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _Refused("its metadata repeats a field")
+    return dict(pairs)
+
+
+def _no_constant(name):
+    raise _Refused(f"its metadata holds {name}, which is not JSON")
+
+
+def _parse_metadata(text):
+    _check_depth(text)
     try:
-        metadata = json.loads(arrays.pop("metadata").tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _model_error(path, f"its metadata is not JSON ({exc})") from exc
+        metadata = json.loads(text.decode("utf-8"), object_pairs_hook=_no_duplicate_keys,
+                              parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _Refused(f"its metadata is not JSON ({exc})") from exc
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise _model_error(path, "its metadata does not name the gaussext model format")
+        raise _Refused("its metadata does not name the gaussext model format")
     if metadata.get("format_version") != FORMAT_VERSION:
-        raise _model_error(
-            path,
-            f"format version {metadata.get('format_version')!r} (written by gaussext "
-            f"{metadata.get('gaussext_version')!r}); this gaussext reads version "
-            f"{FORMAT_VERSION}",
-        )
-    return metadata, arrays
+        raise _Refused(f"format version {metadata.get('format_version')!r} (written by "
+                       f"gaussext {metadata.get('gaussext_version')!r}); this gaussext "
+                       f"reads version {FORMAT_VERSION}")
+    missing = sorted(_METADATA_FIELDS - set(metadata))
+    unknown = sorted(set(metadata) - _METADATA_FIELDS)
+    if missing or unknown:
+        raise _Refused(f"its metadata lacks field(s) {missing} and has unknown field(s) "
+                       f"{unknown}")
+    return metadata
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_params(params, names):
+    """The stored constructor parameters: exactly `names` (and n_jobs, which
+    files of version 0.1 carry), each a JSON scalar; their ranges are the
+    estimator's own validation's."""
+    if not isinstance(params, dict) or set(params) - {"n_jobs"} != set(names):
+        shown = sorted(params) if isinstance(params, dict) else type(params).__name__
+        raise _Refused(f"its parameters are {shown}, expected {sorted(names)}")
+    for name, value in params.items():
+        if not (value is None or isinstance(value, (bool, int, float, str))):
+            raise _Refused(f"parameter {name} is a {type(value).__name__}, not a number, "
+                           "string or null")
+    if not (params.get("n_jobs") is None or _is_int(params.get("n_jobs"))):
+        raise _Refused(f"parameter n_jobs = {params['n_jobs']!r} is neither null nor an "
+                       "integer")
+
+
+def _check_fields(metadata, n_features, spread_ndim):
+    """Type and range of every field but the parameters."""
+    if not isinstance(metadata["gaussext_version"], str):
+        raise _Refused("its gaussext_version is not a string")
+    model = metadata["model"]
+    if model not in _MODEL_KINDS:
+        raise _Refused(f"its model kind {model!r} is not one of {_MODEL_KINDS}")
+    if model != metadata["params"]["covariance"] or spread_ndim != (2 if model == "full" else 1):
+        raise _Refused(f"its model kind {model!r}, parameter covariance="
+                       f"{metadata['params']['covariance']!r} and a {spread_ndim}-D spread "
+                       "disagree")
+    stored = metadata["n_features_in"]
+    if not _is_int(stored) or stored != n_features:
+        raise _Refused(f"its n_features_in = {stored!r} is not the integer {n_features} "
+                       "its arrays hold")
+    names = metadata["feature_names"]
+    if names is not None and (not isinstance(names, list) or len(names) != n_features
+                              or not all(isinstance(name, str) for name in names)):
+        raise _Refused(f"its feature names are not {n_features} strings")
+    shrinkage = metadata["shrinkage"]
+    if model == "diagonal" and shrinkage is not None:
+        raise _Refused(f"it stores a shrinkage intensity ({shrinkage!r}) for a diagonal model")
+    if model == "full" and not (_is_real(shrinkage) and 0.0 <= shrinkage <= 1.0):
+        raise _Refused(f"its shrinkage intensity {shrinkage!r} is not a number in [0, 1]")
+
+
+def _check_threshold(log_epsilon, epsilon):
+    """log_epsilon in [-inf, +inf] (not NaN); epsilon = exp(log_epsilon)."""
+    if math.isnan(log_epsilon):
+        raise _Refused("its threshold log_epsilon is NaN")
+    if math.isnan(epsilon) or epsilon < 0.0:
+        raise _Refused(f"its threshold epsilon = {epsilon!r} is not a density (>= 0)")
+    with np.errstate(over="ignore", under="ignore"):
+        implied = float(np.exp(log_epsilon))
+    if not math.isclose(epsilon, implied, rel_tol=_EPSILON_RELATIVE_TOLERANCE,
+                        abs_tol=np.finfo(np.float64).tiny):
+        raise _Refused(f"its threshold epsilon = {epsilon!r} is not exp(log_epsilon) = "
+                       f"{implied!r}")
+
+
+def _check_arrays(arrays):
+    mean, spread = arrays["mean"], arrays["spread"]
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(spread))):
+        raise _Refused("its mean or (co)variance holds NaN or infinity")
+    if spread.ndim == 2 and not np.array_equal(spread, spread.T):
+        raise _Refused("its covariance matrix is not symmetric")
+    _check_threshold(float(arrays["log_epsilon"]), float(arrays["epsilon"]))
 
 
 def load(cls, path):
-    """A fitted `cls` from a file written by :func:`save`."""
-    metadata, arrays = _read(path)
+    """A fitted `cls` from a file written by :func:`save`, read as untrusted.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, PermissionError
+        When `path` cannot be opened.
+    ValueError
+        For anything else: one message naming the file and the reason.
+    """
     try:
-        params = dict(metadata["params"])
-        cls(**params)._validate_params()
-        model, n_features = metadata["model"], metadata["n_features_in"]
-        names = metadata["feature_names"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _model_error(path, f"its metadata is inconsistent ({exc!r})") from exc
+        text, arrays = _read_archive(path)
+        metadata = _parse_metadata(text)
+        _check_params(metadata["params"], set(cls().get_params()) - {"n_jobs"})
+        _check_fields(metadata, arrays["mean"].shape[0], arrays["spread"].ndim)
+        _check_arrays(arrays)
+    except _Refused as exc:
+        raise _model_error(path, str(exc)) from None
     # files from version 0.1 carry the saving machine's n_jobs: not ours to use
-    params.pop("n_jobs", None)
-    if (model != params.get("covariance", "diagonal") or isinstance(n_features, bool)
-            or not isinstance(n_features, int) or n_features < 1):
-        raise _model_error(path, "its model kind or feature count is inconsistent")
-    shape = (n_features,) if model == "diagonal" else (n_features, n_features)
-    mean, spread = arrays["mean"], arrays["spread"]
-    log_epsilon, epsilon = arrays["log_epsilon"], arrays["epsilon"]
-    for name, array, expected_shape in [("mean", mean, (n_features,)), ("spread", spread, shape),
-                                        ("log_epsilon", log_epsilon, ()),
-                                        ("epsilon", epsilon, ())]:
-        if array.dtype != np.float64 or array.shape != expected_shape:
-            raise _model_error(path, f"{name} has dtype {array.dtype} and shape "
-                                     f"{array.shape}, expected float64 {expected_shape}")
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(spread))):
-        raise _model_error(path, "its mean or (co)variance holds NaN or infinity")
-    if np.isnan(log_epsilon) or log_epsilon == np.inf:
-        raise _model_error(path, f"its threshold log_epsilon = {float(log_epsilon)} is not "
-                                 "a number below +inf")
-    if model == "full" and not np.array_equal(spread, spread.T):
-        raise _model_error(path, "its covariance matrix is not symmetric")
-    if names is not None and (not isinstance(names, list) or len(names) != n_features
-                              or not all(isinstance(name, str) for name in names)):
-        raise _model_error(path, "its feature names do not match its feature count")
+    params = {name: value for name, value in metadata["params"].items() if name != "n_jobs"}
     try:
         return cls.from_parameters(
-            np.array(mean), np.array(spread), log_epsilon=float(log_epsilon),
-            epsilon=float(epsilon), feature_names=names,
-            shrinkage_intensity=metadata.get("shrinkage"), **params)
+            arrays["mean"], arrays["spread"], log_epsilon=float(arrays["log_epsilon"]),
+            epsilon=float(arrays["epsilon"]), feature_names=metadata["feature_names"],
+            shrinkage_intensity=metadata["shrinkage"], **params)
     except (TypeError, ValueError) as exc:
-        raise _model_error(path, str(exc)) from exc
+        raise _model_error(path, str(exc)) from None

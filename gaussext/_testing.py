@@ -3,7 +3,7 @@
 
 import resource
 
-__all__ = ["peak_rss_bytes", "resident_bytes", "sklearn_checks"]
+__all__ = ["peak_rss_bytes", "reset_peak_rss", "resident_bytes", "sklearn_checks"]
 
 
 def _status_kib(field):
@@ -58,3 +58,15 @@ def sklearn_checks(estimator, id_prefix=""):
             name = getattr(check, "func", check).__name__
             if name != "check_array_api_input":
                 yield pytest.param(instance, check, id=f"{id_prefix}{name}")
+
+
+def reset_peak_rss():
+    """Reset this process's peak resident set size to its current size, so
+    that :func:`peak_rss_bytes` then measures what follows; returns False
+    where that cannot be done (off Linux, or an old kernel)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")  # 5: reset the peak RSS (Linux >= 4.0)
+    except OSError:
+        return False
+    return True

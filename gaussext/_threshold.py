@@ -20,6 +20,9 @@ __all__ = [
     "threshold_from_interval_counts",
 ]
 
+# The grid holds steps + 1 floats and as many counts: 10**7 steps is about
+# 240 MB, far more than the classic 1000 needs; more is refused, not attempted.
+MAX_GRID_STEPS = 10**7
 # log of the largest finite float64: exp of anything above it overflows
 _LOG_LARGEST_DENSITY = float(np.log(np.finfo(np.float64).max))
 
@@ -94,7 +97,7 @@ def select_threshold(y_true, log_density, *, method="exact", steps=1000):
         those that flag nothing or find no anomaly, keeping the first with
         strictly the highest F1.
     steps : int, default=1000
-        Number of grid intervals, for ``method="grid"`` only.
+        Number of grid intervals, for ``method="grid"`` only; at most 10**7.
 
     Returns
     -------
@@ -130,6 +133,12 @@ def select_threshold(y_true, log_density, *, method="exact", steps=1000):
         return _exact_scan(labels, scores)
     if method == "grid":
         check_scalar(steps, "steps", kind=numbers.Integral, low=1)
+        if steps > MAX_GRID_STEPS:
+            raise ValueError(
+                f"steps must be at most {MAX_GRID_STEPS} (the grid holds steps + 1 "
+                f"thresholds), got {steps}; method='exact' evaluates every distinct "
+                "threshold without a grid"
+            )
         if scores.max() > _LOG_LARGEST_DENSITY:
             raise ValueError(
                 f"method='grid' searches in probability units, and a log-density of "

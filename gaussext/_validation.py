@@ -121,6 +121,53 @@ def _describe_first_nonfinite(values):
     return n_bad, n_nan, n_bad - n_nan, first
 
 
+def _shown(value):
+    """A number as %g, or exactly (repr) when %g would round it: a label
+    1.0000000000000002 must not be reported as 1."""
+    text = f"{value:g}"
+    return text if float(text) == value else repr(float(value))
+
+
+def _refuse_missing_values(X, name):
+    """Masked arrays and pandas' nullable dtypes (pd.NA) hold missing values,
+    which NumPy conversion would silently drop (a mask) or fail on (pd.NA)."""
+    if isinstance(X, np.ma.MaskedArray):
+        n_masked = int(np.ma.count_masked(X))
+        if n_masked:
+            raise ValueError(
+                f"{name} is a masked array with {n_masked} masked entr"
+                f"{'y' if n_masked == 1 else 'ies'}; missing values are not supported: "
+                f"drop or impute them and pass {name}.filled(...) or the unmasked rows"
+            )
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None and hasattr(X, "dtype") and not isinstance(X, np.ndarray):
+        dtypes = [X.dtype]  # a pandas Series
+    nullable = sorted({str(dtype) for dtype in (dtypes if dtypes is not None else [])
+                       if _is_pandas_na(getattr(dtype, "na_value", None))})
+    if nullable and _holds_pandas_na(X):
+        raise ValueError(_pandas_na_message(name, f"nullable dtype {', '.join(nullable)}"))
+
+
+def _is_pandas_na(value):
+    # pd.NA recognised without importing pandas
+    return type(value).__name__ == "NAType"
+
+
+def _pandas_na_message(name, where):
+    return (
+        f"{name} holds pd.NA ({where}); missing values are not supported: drop or impute "
+        f"them, then convert with {name}.to_numpy(dtype=float) (to_numpy(dtype=float, "
+        "na_value=np.nan) gives NaN, which is refused too)"
+    )
+
+
+def _holds_pandas_na(X):
+    try:
+        return bool(X.isna().to_numpy().any())
+    except (AttributeError, TypeError, ValueError):
+        return True  # cannot tell: refuse with the advice rather than guess
+
+
 def _to_numeric(X, name):
     """np.asarray with a float dtype NumPy's rules allow, or a clear error."""
     if X is None:
@@ -130,6 +177,9 @@ def _to_numeric(X, name):
             f"Sparse data was passed as {name}, but dense data is required; "
             f"convert it with {name}.toarray()"
         )
+    _refuse_missing_values(X, name)
+    if isinstance(X, np.ma.MaskedArray):
+        X = X.data  # no entry masked
     try:
         array = np.asarray(X)
     except ValueError as exc:  # ragged nested sequences
@@ -143,6 +193,8 @@ def _to_numeric(X, name):
         try:
             return array.astype(np.float64)
         except (TypeError, ValueError) as exc:
+            if "NAType" in str(exc):
+                raise ValueError(_pandas_na_message(name, "in an object array")) from exc
             raise TypeError(
                 f"{name} has dtype object and holds a non-numeric value: {exc}"
             ) from exc
@@ -219,9 +271,12 @@ def check_array(X, *, name="X", min_samples=1, ensure_finite=True):
     return array
 
 
-def check_finite(array, *, name="X"):
+def check_finite(array, *, name="X", row_offset=0):
     """Raise ValueError naming how many entries of `array` are NaN or
-    infinite and where the first is; return None when all are finite."""
+    infinite and where the first is; return None when all are finite.
+
+    `row_offset` is added to the row named: the place of `array`'s first row
+    in a larger whole (a block of a file, a chunk of a Dask array)."""
     # Happy path without an n x d temporary: a finite sum proves every entry
     # finite.  Only when the sum is not finite (a NaN/inf, or an overflow of
     # large finite values) is the element-wise check paid for.
@@ -233,7 +288,7 @@ def check_finite(array, *, name="X"):
     if n_bad:
         raise ValueError(
             f"Input {name} contains NaN or infinity: {n_bad} non-finite value(s) "
-            f"({n_nan} NaN, {n_inf} inf); the first at row {row}, column {column}"
+            f"({n_nan} NaN, {n_inf} inf); the first at row {row + row_offset}, column {column}"
         )
 
 
@@ -272,7 +327,7 @@ def check_labels(y, n_samples, *, name="y", both_classes=True):
         bad = np.unique(labels[~is_binary])[:5]
         raise ValueError(
             f"{name} must hold only 0 (normal) and 1 (anomaly); found "
-            f"{', '.join(f'{v.item():g}' for v in bad)}"
+            f"{', '.join(_shown(v.item()) for v in bad)}"
             + (". For -1/+1 labels pass (y == -1)" if np.all(np.isin(labels, (-1, 1))) else "")
         )
     if both_classes:

@@ -28,12 +28,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "install them with: pip install 'gaussext[dask]'"
     ) from exc
 
+import math
+
 import numpy as np
 
 from gaussext import _threshold
 from gaussext._estimator import GaussianAnomalyDetector, check_params_for_statistics
 from gaussext._statistics import GaussianStatistics
-from gaussext._validation import check_array, check_is_fitted, check_n_features
+from gaussext._validation import check_array, check_finite, check_is_fitted, check_n_features
 
 __all__ = ["fit", "predict", "score_samples", "select_threshold", "tune_threshold"]
 
@@ -65,8 +67,50 @@ def _as_row_chunks(X, name="X"):
     return X
 
 
-def _chunk_statistics(chunk, kind, n_jobs):
-    return GaussianStatistics(kind).update(chunk, n_jobs=n_jobs)
+def _with_known_rows(X):
+    """X with every chunk's row count known.  Boolean indexing (``X[X[:, 0] > 0]``)
+    leaves them unknown (NaN); they are computed here, which evaluates X's
+    graph up to its chunks' lengths once."""
+    if any(math.isnan(rows) for rows in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    return X
+
+
+def _chunk_starts(X):
+    """The global index of each row chunk's first row."""
+    return np.cumsum((0, *X.chunks[0][:-1])).tolist()
+
+
+def _located(call, chunk, start, name="X"):
+    """call(chunk); a NaN or infinity in the chunk is reported at its row in
+    the whole array (start + its row in the chunk), not in the chunk."""
+    try:
+        return call(chunk)
+    except ValueError as exc:
+        if start is not None and math.isfinite(start):
+            try:
+                check_finite(chunk, name=name, row_offset=int(start))
+            except ValueError as located:
+                raise located from exc
+        raise
+
+
+def _chunk_statistics(chunk, kind, n_jobs, start):
+    return _located(lambda rows: GaussianStatistics(kind).update(rows, n_jobs=n_jobs),
+                    chunk, start)
+
+
+def _block_start(block_info):
+    """The first row's global index of the block map_blocks passes (None when
+    Dask does not know it)."""
+    try:
+        return block_info[0]["array-location"][0][0]
+    except (TypeError, KeyError, IndexError):
+        return None
+
+
+def _score_block(chunk, method, block_info=None):
+    return _located(method, chunk, _block_start(block_info))
 
 
 def _merge(left, right):
@@ -111,12 +155,12 @@ def fit(X, covariance="diagonal", **params):
     detector = GaussianAnomalyDetector(covariance, **params)
     # before any work on the cluster
     check_params_for_statistics(detector, "gaussext.dask.fit")
-    X = _as_row_chunks(X)
+    X = _with_known_rows(_as_row_chunks(X))
     if X.shape[0] == 0:
         raise ValueError("X holds no rows: at least 2 are needed to fit")
     chunk_stats = dask.delayed(_chunk_statistics)
-    parts = [chunk_stats(chunk, covariance, detector.n_jobs)
-             for chunk in X.to_delayed().ravel()]
+    parts = [chunk_stats(chunk, covariance, detector.n_jobs, start)
+             for chunk, start in zip(X.to_delayed().ravel(), _chunk_starts(X))]
     # the last non-empty chunk gives epsilon
     last = next(i for i in reversed(range(X.numblocks[0])) if X.chunks[0][i] > 0)
     statistics, threshold_rows = dask.compute(_tree_reduce(parts, _merge), X.blocks[last])
@@ -145,7 +189,7 @@ def score_samples(detector, X):
         on the same rows.
     """
     X = _fitted_rows(detector, X)
-    return X.map_blocks(detector.score_samples, drop_axis=1, dtype=np.float64,
+    return X.map_blocks(_score_block, detector.score_samples, drop_axis=1, dtype=np.float64,
                         meta=np.empty(0, dtype=np.float64))
 
 
@@ -157,7 +201,7 @@ def predict(detector, X):
     dask.array.Array of shape (n_samples,), int64
     """
     X = _fitted_rows(detector, X)
-    return X.map_blocks(detector.predict, drop_axis=1, dtype=np.int64,
+    return X.map_blocks(_score_block, detector.predict, drop_axis=1, dtype=np.int64,
                         meta=np.empty(0, dtype=np.int64))
 
 
@@ -197,8 +241,8 @@ def select_threshold(y_true, log_density):
         its curves hold one candidate per distinct anomalous score (the only
         candidates that can be best).
     """
-    scores = _as_vector(log_density, "log_density")
-    labels = _as_vector(y_true, "y_true")
+    scores = _with_known_rows(_as_vector(log_density, "log_density"))
+    labels = _with_known_rows(_as_vector(y_true, "y_true"))
     if labels.shape[0] != scores.shape[0]:
         raise ValueError(f"y_true has {labels.shape[0]} labels but there are "
                          f"{scores.shape[0]} samples; they must have the same length")

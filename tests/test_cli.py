@@ -114,6 +114,24 @@ class Model:
         GaussianAnomalyDetector().fit(X).save(path)
 
 
+class DeepModel(Model):
+    """A model file whose metadata is 5000 nested brackets: once a RecursionError
+    traceback from the JSON parser."""
+
+    def write(self, path):
+        import zipfile
+
+        super().write(path)
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename: archive.read(info) for info in archive.infolist()}
+        buffer = io.BytesIO()
+        np.save(buffer, np.frombuffer(b"[" * 5000, dtype=np.uint8))
+        members["metadata.npy"] = buffer.getvalue()
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+
+
 #: Bad input of every kind: (argv, files written first, exit status, fragment of
 #: the one error line).  Exit status 1: unusable data or files; 2: a command
 #: line error.  Referenced by the project-wide catalogue of bad input.
@@ -200,7 +218,35 @@ CLI_BAD_INPUTS = [
      {"two.npz": {"A": np.ones((3, 2)), "B": np.ones((3, 2))}}, 1,
      "two.npz holds arrays ['A', 'B']: name the data array 'X'"),
     (["fit", "text.npy", "--model", "m.npz"], {"text.npy": "not numpy"}, 1,
-     "text.npy cannot be read as a NumPy file"),
+     "text.npy is not a .npy array file nor an .npz archive (it starts with neither's "
+     "signature)"),
+    # outputs that would destroy an input: refused before any work, status 2
+    (["fit", "good.csv", "--model", "good.csv"], {"good.csv": GOOD_CSV}, 2,
+     "refusing to write the model to good.csv: it is the same file as the input"),
+    (["score", "m.npz", "good.csv", "--out", "good.csv"],
+     {"m.npz": Model(_GOOD, ["a", "b"]), "good.csv": GOOD_CSV}, 2,
+     "refusing to write the scores to good.csv: it is the same file as the input"),
+    (["score", "m.npz", "good.csv", "--out", "./m.npz"],
+     {"m.npz": Model(_GOOD, ["a", "b"]), "good.csv": GOOD_CSV}, 2,
+     "refusing to write the scores to ./m.npz: it is the same file as the input (as m.npz)"),
+    (["tune", "m.npz", "good.csv", "--label-column", "y", "--out", "good.csv"],
+     {"m.npz": Model(_GOOD, ["a", "b"]), "good.csv": GOOD_CSV}, 2,
+     "refusing to write the tuned model to good.csv"),
+    (["detect", "good.csv", "--model", "o.csv", "--out", "o.csv"], {"good.csv": GOOD_CSV}, 2,
+     "the model and the scores would both be written to o.csv"),
+    (["detect", "good.csv", "--plot", "good.csv"], {"good.csv": GOOD_CSV}, 2,
+     "refusing to write the figure to good.csv"),
+    (["score", "deep.npz", "good.csv"], {"deep.npz": DeepModel(_GOOD), "good.csv": GOOD_CSV}, 1,
+     "deep.npz is not a valid gaussext model file: its metadata is nested more than 2 levels"),
+    # arguments swapped: which kind of file was expected, never unsafe loading
+    (["score", "good.csv", "m.npz"], {"m.npz": Model(_GOOD, ["a", "b"]), "good.csv": GOOD_CSV},
+     1, "good.csv is not a valid gaussext model file: it is not a readable zip archive"),
+    (["score", "m.npz", "m2.npz"], {"m.npz": Model(_GOOD), "m2.npz": Model(_GOOD)}, 1,
+     "m2.npz is a gaussext model file, not data"),
+    # a label one ulp from 1 is shown as it is
+    (["tune", "m.npz", "ulp.npz", "--label-column", "y"],
+     {"m.npz": Model(_GOOD), "ulp.npz": {"X": _GOOD, "y": np.r_[1.0000000000000002, np.zeros(39)]}},
+     1, "label 1.0000000000000002 is not 0 or 1"),
     # command-line errors: exit status 2
     (["frobnicate"], {}, 2, "invalid choice: 'frobnicate'"),
     (["fit", "good.csv"], {"good.csv": GOOD_CSV}, 2,

@@ -106,8 +106,7 @@ def test_bad_epsilon(epsilon, error, message):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({}, TypeError, "give exactly one of epsilon"),
     ({"epsilon": 0.1, "log_epsilon": -2.0}, TypeError, "give exactly one of epsilon"),
-    ({"log_epsilon": math.nan}, ValueError, "log_epsilon must be a number below \\+inf"),
-    ({"log_epsilon": math.inf}, ValueError, "log_epsilon must be a number below \\+inf"),
+    ({"log_epsilon": math.nan}, ValueError, "log_epsilon must be a number, got nan"),
     ({"log_epsilon": "x"}, TypeError, "log_epsilon must be a real number"),
 ])
 def test_bad_threshold_arguments(kwargs, error, message):
