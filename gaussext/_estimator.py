@@ -404,8 +404,11 @@ class GaussianAnomalyDetector(ParamsMixin):
         statistics = GaussianStatistics(self.covariance)
         # the last rows seen (about one block), for the contamination quantile
         recent, n_recent, n_chunks = collections.deque(), 0, 0
+        feature_names = None
         for index, chunk in enumerate(chunks):
             n_chunks += 1
+            if index == 0:  # a DataFrame's column names, as an in-memory fit keeps them
+                feature_names = _feature_names(chunk)
             try:
                 chunk = check_array(chunk, name="X", min_samples=0, ensure_finite=False)
                 statistics.update(chunk, n_jobs=self.n_jobs)
@@ -420,7 +423,8 @@ class GaussianAnomalyDetector(ParamsMixin):
             raise ValueError(
                 f"X holds no rows: fit was given {n_chunks} chunk(s) and all were empty"
             )
-        return self._fit_statistics(statistics, list(recent), self._threshold_rows(recent[-1]))
+        return self._fit_statistics(statistics, list(recent), self._threshold_rows(recent[-1]),
+                                    feature_names=feature_names)
 
     @staticmethod
     def _threshold_rows(chunk):
@@ -441,6 +445,32 @@ class GaussianAnomalyDetector(ParamsMixin):
         log_density = np.concatenate([self._log_density(chunk) for chunk in threshold_chunks])
         if n_threshold_rows is not None:
             log_density = log_density[-n_threshold_rows:]
+        self._set_threshold(_quantile(log_density, self.contamination))
+        self.threshold_ = None
+        return self
+
+    def set_contamination_threshold(self, log_density):
+        """Set epsilon to the `contamination` quantile of `log_density`.
+
+        A fit on chunks takes epsilon from its last rows only; scoring every
+        training row in a second pass and passing the scores here gives the
+        epsilon of an in-memory fit on the same rows (whose parameters agree
+        within about 1e-15 relative).
+
+        Parameters
+        ----------
+        log_density : array-like of shape (n_samples,)
+            log p(x) of the training rows, from :meth:`score_samples`.
+
+        Returns
+        -------
+        self
+        """
+        self._check_fitted()
+        log_density = np.asarray(log_density, dtype=np.float64)
+        if log_density.ndim != 1 or log_density.shape[0] == 0:
+            raise ValueError("log_density must be a non-empty 1-D array of scores, got shape "
+                             f"{log_density.shape}")
         self._set_threshold(_quantile(log_density, self.contamination))
         self.threshold_ = None
         return self
