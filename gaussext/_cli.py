@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 
 from gaussext import __version__
+from gaussext._arrow import is_arrow_path
 from gaussext._chunked import Rows, fit_rows, progress, score_rows
 from gaussext._estimator import GaussianAnomalyDetector
 from gaussext._io import DataError, _parse_float, read_table, write_records
@@ -291,6 +292,15 @@ def _record_fields(k):
     return ["row", "log_density", "decision", "anomaly"] + (["top_features"] if k else [])
 
 
+def _write_out(path, fieldnames, records):
+    """Records to a .csv or .json file, or (gaussext[arrow]) .parquet or .feather."""
+    if is_arrow_path(path):
+        from gaussext import _arrow
+
+        return _arrow.write_records(path, fieldnames, records)
+    return write_records(path, fieldnames, records)
+
+
 class _Flagged:
     """Rows met so far, the flagged ones among them, and the first `show`
     flagged rows as table rows."""
@@ -357,7 +367,7 @@ def cmd_score(args, say):
         if args.out is None:
             write_records(sys.stdout, _record_fields(k), records, format="csv")
             return
-        write_records(args.out, _record_fields(k), records)
+        _write_out(args.out, _record_fields(k), records)
     say(f"scored {flagged.n_rows} rows of {args.data}: {flagged.count} flagged "
         f"(p(x) < epsilon = {detector.epsilon_:.6g})")
     _say_flagged(say, flagged, names, False, k > 0)
@@ -395,7 +405,7 @@ def cmd_detect(args, say):
         flagged = _Flagged(args.show)
         records = _score_records(detector, rows, features, k, flagged, log_density, labels)
         if args.out:
-            write_records(args.out, _record_fields(k), records)
+            _write_out(args.out, _record_fields(k), records)
         else:  # only the rows to show: read until they are found
             for chunk in rows:
                 if len(flagged.rows) >= flagged.show:

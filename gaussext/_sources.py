@@ -10,11 +10,10 @@ row i).  CSV (``gaussext/_csv.py``) and Parquet or Arrow/Feather
 read whole, as one chunk.
 """
 
+from gaussext._arrow import is_arrow_path
 from gaussext._io import DataError, read_table
 
-__all__ = ["ARROW_SUFFIXES", "open_source", "select_features"]
-
-ARROW_SUFFIXES = (".parquet", ".pq", ".feather", ".arrow", ".ipc")
+__all__ = ["open_source", "select_features"]
 
 
 class _ArrayChunk:
@@ -49,7 +48,7 @@ def open_source(path, chunk_bytes=None):
     try:
         if name.endswith((".npy", ".npz")):
             return ArraySource(path)
-        if name.endswith(ARROW_SUFFIXES):
+        if is_arrow_path(name):
             from gaussext._arrow import ArrowSource
 
             return ArrowSource(path)
