@@ -1,13 +1,15 @@
 """The command line's passes over a data file read in chunks of rows.
 
 Memory stays bounded whatever the file's size: the rows themselves are held
-only while they fit in RETAIN_BYTES (then later passes read memory rather
-than the file); beyond that each pass reads the file again, and what is
-kept of every row is its float64 score (8 bytes) and, when there are labels,
-its uint8 label (1 byte): 36 MB for 4 million rows.
+only while they fit in RETAIN_BYTES; beyond that they go, as parsed float64,
+to a temporary file that later passes read back chunk by chunk.  What is
+kept in memory of every row is its float64 score (8 bytes) and, when there
+are labels, its uint8 label (1 byte): 36 MB for 4 million rows.
 """
 
+import copy
 import itertools
+import tempfile
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from gaussext._blocks import progress_bar
 __all__ = ["PROGRESS_DELAY", "RETAIN_BYTES", "Rows", "fit_rows", "progress", "score_rows"]
 
 # Parsed rows kept in memory for later passes: 128 MiB, 2 million rows of 8
-# features.  Larger files are read once a pass.
+# features.  Beyond it they are spilled to a temporary file.
 RETAIN_BYTES = 1 << 27
 # A bar appears on a terminal only for work lasting longer than this (seconds).
 PROGRESS_DELAY = 1.0
@@ -28,8 +30,40 @@ def progress(command):
     return progress_bar(None, None, command, delay=PROGRESS_DELAY)
 
 
+class _Spill:
+    """Chunks written as raw float64 to an anonymous temporary file and read
+    back one at a time: a later pass costs a read, not a parse."""
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile(prefix="gaussext-")
+        self._entries = []  # (chunk without its rows, offset, shape)
+
+    def add(self, chunk):
+        X = np.ascontiguousarray(chunk.X, dtype=np.float64)
+        self._entries.append((chunk, self._file.tell(), X.shape))
+        self._file.write(memoryview(X).cast("B"))
+        chunk.X = None  # held by the file now
+
+    def __iter__(self):
+        for chunk, offset, shape in self._entries:
+            X = np.empty(shape)
+            self._file.seek(offset)
+            self._file.readinto(memoryview(X).cast("B"))
+            read = copy.copy(chunk)
+            read.X = X
+            yield read
+
+    def close(self):
+        self._file.close()
+
+
 class Rows:
     """The chosen columns of a source, chunk by chunk, as often as iterated.
+
+    The first complete pass reads the file; later passes read the chunks
+    kept in memory (up to RETAIN_BYTES of rows), or beyond that spilled as
+    float64 to a temporary file (8 bytes a value, in the system's temporary
+    folder), so the text is parsed once.
 
     Parameters
     ----------
@@ -40,7 +74,7 @@ class Rows:
     chosen_for_user : bool
         The features were not named by the user (messages then suggest --columns).
     bar : tqdm or None
-        Advanced by the rows of every pass that reads the file.
+        Advanced by the rows of the pass that reads the file.
     """
 
     def __init__(self, source, features, label=None, *, chosen_for_user=False, bar=None):
@@ -52,20 +86,29 @@ class Rows:
         if self._kept is not None:
             yield from self._kept
             return
-        kept, size, labels = [], 0, []
-        for chunk in self.source.chunks(self.features, self.label,
-                                        chosen_for_user=self._chosen_for_user):
-            if self._bar is not None:
-                self._bar.update(chunk.X.shape[0])
-            if self.label is not None:
-                labels.append(chunk.labels)
-            if kept is not None:
+        kept, size, labels, spill = [], 0, [], None
+        try:
+            for chunk in self.source.chunks(self.features, self.label,
+                                            chosen_for_user=self._chosen_for_user):
+                if self._bar is not None:
+                    self._bar.update(chunk.X.shape[0])
+                if self.label is not None:
+                    labels.append(chunk.labels)
                 size += chunk.X.nbytes
-                if size <= RETAIN_BYTES:
+                if spill is None and size > RETAIN_BYTES:
+                    spill = _Spill()
+                    for earlier in kept:
+                        spill.add(earlier)
+                    kept = spill
+                yield chunk
+                if spill is None:
                     kept.append(chunk)
                 else:
-                    kept = None
-            yield chunk
+                    spill.add(chunk)
+        except BaseException:
+            if spill is not None:
+                spill.close()
+            raise
         self._kept = kept
         if self.label is not None:
             self._labels = np.concatenate(labels)

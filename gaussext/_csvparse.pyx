@@ -77,6 +77,28 @@ cdef inline bint _extended_rounding_is_safe(long double value) noexcept nogil:
     return dropped < 0x3FF or dropped > 0x401
 
 
+cdef inline const unsigned char *_digits(
+        const unsigned char *p, const unsigned char *end, uint64_t *mantissa, int *n_digits,
+        int *exponent, bint *truncated, bint fraction) noexcept nogil:
+    """Read the digits at p into the mantissa, up to _MAX_DIGITS significant
+    ones (leading zeros are not); return the first byte after them.  A kept
+    fraction digit lowers the decimal exponent; an integer digit beyond the
+    kept ones raises it; any digit beyond them makes the mantissa truncated."""
+    while p < end and _is_digit(p[0]):
+        if n_digits[0] < _MAX_DIGITS:
+            if mantissa[0] or p[0] != c'0':
+                mantissa[0] = mantissa[0] * 10 + (p[0] - c'0')
+                n_digits[0] += 1
+            if fraction:
+                exponent[0] -= 1
+        else:
+            truncated[0] = True
+            if not fraction:
+                exponent[0] += 1
+        p += 1
+    return p
+
+
 cdef int _exact_parse(const unsigned char *start, Py_ssize_t length, double *value) except -1:
     """Python's correctly rounded parser on the number text start[:length]."""
     cdef char text[64]
@@ -93,6 +115,7 @@ cdef int _parse_number(const unsigned char **cursor, const unsigned char *end,
     cdef const unsigned char *p = cursor[0]
     cdef const unsigned char *number_start
     cdef const unsigned char *number_end
+    cdef const unsigned char *digits_start
     cdef uint64_t mantissa = 0
     cdef int n_digits = 0, exponent = 0, explicit_exponent = 0
     cdef bint negative = False, any_digit = False, truncated = False
@@ -106,28 +129,14 @@ cdef int _parse_number(const unsigned char **cursor, const unsigned char *end,
     if p < end and (p[0] == c'+' or p[0] == c'-'):
         negative = p[0] == c'-'
         p += 1
-    while p < end and _is_digit(p[0]):
-        any_digit = True
-        if n_digits < _MAX_DIGITS:
-            if mantissa or p[0] != c'0':
-                mantissa = mantissa * 10 + (p[0] - c'0')
-                n_digits += 1
-        else:
-            exponent += 1
-            truncated = True
-        p += 1
+    digits_start = p
+    p = _digits(p, end, &mantissa, &n_digits, &exponent, &truncated, False)
     if p < end and p[0] == c'.':
         p += 1
-        while p < end and _is_digit(p[0]):
-            any_digit = True
-            if n_digits < _MAX_DIGITS:
-                if mantissa or p[0] != c'0':
-                    mantissa = mantissa * 10 + (p[0] - c'0')
-                    n_digits += 1
-                exponent -= 1
-            else:
-                truncated = True
-            p += 1
+        any_digit = p > digits_start + 1
+        digits_start = p
+        p = _digits(p, end, &mantissa, &n_digits, &exponent, &truncated, True)
+    any_digit = any_digit or p > digits_start
     if not any_digit:
         return 1
     if p < end and (p[0] == c'e' or p[0] == c'E'):

@@ -13,6 +13,7 @@ Every problem is raised as :class:`DataError` with a one-line message that
 names the file and, where there is one, the line (CSV) or row and the column.
 """
 
+import contextlib
 import csv
 import io
 import json
@@ -319,10 +320,17 @@ def read_table(path):
     DataError
         For a missing or unreadable file and for malformed content.
     """
-    try:
+    with reading(path):
         if str(path).endswith((".npy", ".npz")):
             return _read_arrays(path)
         return _read_csv(path)
+
+
+@contextlib.contextmanager
+def reading(path):
+    """Turn a missing, directory or unreadable `path` into a one-line DataError."""
+    try:
+        yield
     except FileNotFoundError as exc:
         raise DataError(f"no such file: {path}") from exc
     except IsADirectoryError as exc:

@@ -11,7 +11,7 @@ read whole, as one chunk.
 """
 
 from gaussext._arrow import is_arrow_path
-from gaussext._io import DataError, read_table
+from gaussext._io import DataError, read_table, reading
 
 __all__ = ["open_source", "select_features"]
 
@@ -45,7 +45,7 @@ class ArraySource:
 def open_source(path, chunk_bytes=None):
     """The source reading `path`, chosen by its extension (CSV otherwise)."""
     name = str(path).lower()
-    try:
+    with reading(path):
         if name.endswith((".npy", ".npz")):
             return ArraySource(path)
         if is_arrow_path(name):
@@ -55,12 +55,6 @@ def open_source(path, chunk_bytes=None):
         from gaussext._csv import CsvSource
 
         return CsvSource(path, chunk_bytes)
-    except FileNotFoundError as exc:
-        raise DataError(f"no such file: {path}") from exc
-    except IsADirectoryError as exc:
-        raise DataError(f"{path} is a directory, not a data file") from exc
-    except PermissionError as exc:
-        raise DataError(f"cannot read {path}: permission denied") from exc
 
 
 def select_features(source, columns=None, exclude=()):
