@@ -76,7 +76,8 @@ class CsvSource:
             self.names, self._data_offset = read_csv_header(path, handle)
 
     def _blocks(self, limit=None):
-        """Yield (byte offset, first line, bytes) of whole records, in order."""
+        """Yield (byte offset, first line, bytes, newlines in them) of whole
+        records, in order."""
         offset, line, carry = self._data_offset, 2, b""
         with open(self.path, "rb") as handle:
             handle.seek(offset)
@@ -86,9 +87,10 @@ class CsvSource:
                 end = len(buffer) if not block else _record_end(buffer)
                 if end:
                     data, carry = buffer[:end], buffer[end:]
-                    yield offset, line, data
+                    newlines = data.count(b"\n")
+                    yield offset, line, data, newlines
                     offset += end
-                    line += data.count(b"\n")
+                    line += newlines
                 else:
                     carry = buffer
                 if not block or limit is not None:
@@ -97,7 +99,7 @@ class CsvSource:
     def numeric_names(self):
         """Names of the columns holding a number in the first lines of the file
         (about SAMPLE_BYTES of them): the features when none are named."""
-        for offset, line, data in self._blocks(limit=SAMPLE_BYTES):
+        for offset, line, data, _ in self._blocks(limit=SAMPLE_BYTES):
             table = csv_text_table(self.path, self.names, data, offset, line)
             if table is not None:
                 return [name for i, name in enumerate(self.names) if table.looks_numeric(i)]
@@ -115,9 +117,10 @@ class CsvSource:
         if label_index is not None:
             column_of_cell[label_index] = len(indices)
         start = 0
-        for offset, line, data in self._blocks():
-            chunk = self._plain_chunk(data, column_of_cell, len(indices), label_index, start,
-                                      line)
+        for offset, line, data, newlines in self._blocks():
+            n_lines = newlines + (not data.endswith(b"\n"))
+            chunk = self._plain_chunk(data, n_lines, column_of_cell, len(indices), label_index,
+                                      start, line)
             if chunk is None:
                 chunk = self._csv_chunk(data, offset, line, features, label, start,
                                         chosen_for_user)
@@ -127,11 +130,10 @@ class CsvSource:
         if start == 0:
             raise DataError(f"{self.path} has a header but no data rows")
 
-    def _plain_chunk(self, data, column_of_cell, n_features, label_index, start, line):
+    def _plain_chunk(self, data, n_lines, column_of_cell, n_features, label_index, start, line):
         """The chunk read by the compiled parser, or None when it needs the csv module."""
         if not data.isascii():
             return None
-        n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
         out = np.empty((n_lines, n_features + (label_index is not None)))
         if parse_plain_lines(data, len(self.names), column_of_cell, out) != n_lines:
             return None
