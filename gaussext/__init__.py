@@ -43,7 +43,8 @@ except ImportError as exc:  # pragma: no cover - depends on how it was run
         "tests with plain `pytest`, which tests the installed package."
     ) from exc
 
-from gaussext._estimator import ConditioningWarning, GaussianAnomalyDetector
+from gaussext._estimator import GaussianAnomalyDetector
+from gaussext._gaussian import ConditioningWarning
 from gaussext._evaluate import Evaluation, evaluate
 from gaussext._outofcore import fit_file, score_file, tune_file
 from gaussext._statistics import GaussianStatistics

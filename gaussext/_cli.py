@@ -157,7 +157,7 @@ def run_demo(covariance="diagonal", seed=0, n_train=2000, n_val=500, method="exa
     names = split.feature_names
     detector = GaussianAnomalyDetector(covariance).fit(split.X_train)
     log_density = detector.score_samples(split.X_val)
-    result = detector._keep_threshold(
+    result = detector.set_threshold(
         select_threshold(split.y_val, log_density, method=method))
 
     def say(text=""):
@@ -269,7 +269,7 @@ def _tune(detector, labels, log_density, column, method):
         result = select_threshold(labels, log_density, method=method)
     except ValueError as exc:
         raise DataError(f"labels {column!r}: {exc}") from exc
-    return detector._keep_threshold(result)
+    return detector.set_threshold(result)
 
 
 def cmd_tune(args, say):

@@ -1,118 +1,66 @@
-"""The estimator: GaussianAnomalyDetector."""
+"""The estimator: GaussianAnomalyDetector, a thin API over the Gaussian's
+linear algebra (`_gaussian`), the thread policy (`_parallel`), the mergeable
+statistics (`_statistics`), the threshold scans (`_threshold`) and the input
+checks (`_validation`)."""
 
 import collections
-import contextlib
 import math
 import numbers
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
-from gaussext import _blocks, _kernels, _persistence, _shrinkage
+from gaussext import _blocks, _persistence, _shrinkage
+from gaussext._gaussian import (
+    ConditioningWarning,
+    FittedGaussian,
+    check_variances,
+    describe_features,
+    diagonal_gaussian,
+    full_gaussian,
+)
 from gaussext._params import ParamsMixin
-from gaussext._statistics import GaussianStatistics
-from gaussext._threshold import density_from_log, select_threshold
-from gaussext._validation import check_array, check_finite, check_scalar, not_fitted_error
+from gaussext._parallel import check_n_jobs
+from gaussext._statistics import GaussianStatistics, exact_mean_and_spread, mean_and_spread
+from gaussext._threshold import (
+    ThresholdResult,
+    contamination_quantile,
+    density_from_log,
+    select_threshold,
+)
+from gaussext._validation import (
+    check_array,
+    check_feature_names,
+    check_finite,
+    check_is_fitted,
+    check_n_features,
+    check_scalar,
+    feature_names,
+)
 
-__all__ = ["ConditioningWarning", "GaussianAnomalyDetector"]
+__all__ = ["ConditioningWarning", "GaussianAnomalyDetector", "check_params_for_statistics"]
 
-_LOG_2PI = math.log(2.0 * math.pi)
 _COVARIANCE_KINDS = ("diagonal", "full")
 _SHRINKAGE_METHODS = ("ledoit-wolf", "oas")
-# Above this condition number of the covariance a fit warns: the scores'
-# rounding errors grow like condition * eps, here beyond 1e-6 relative.
-CONDITION_WARNING = 1e10
 # The classic rule of thumb for the full model: at least 10 samples a feature.
 SAMPLES_PER_FEATURE = 10
 
 
-class ConditioningWarning(UserWarning):
-    """A full-covariance fit whose estimate is unreliable: ill-conditioned, or
-    from fewer than 10 samples per feature."""
+class _Fitted(NamedTuple):
+    """Everything a fitted detector scores and decides with: replaced
+    whole, never changed in place."""
 
+    gaussian: FittedGaussian
+    log_epsilon: float
+    epsilon: float
+    threshold: ThresholdResult | None
+    feature_names: np.ndarray | None
+    shrinkage: float | None  # the intensity applied (full model), None when diagonal
 
-def _feature_names(X):
-    """Column names of a DataFrame-like X when they are all strings, else None."""
-    columns = getattr(X, "columns", None)
-    if columns is None:
-        return None
-    names = np.asarray(columns, dtype=object)
-    if names.ndim != 1 or not all(isinstance(name, str) for name in names):
-        return None
-    return names
-
-
-def _resolve_n_threads(n_jobs):
-    """Number of OpenMP threads for `n_jobs` (None = all cores, -1 = all,
-    -k = all but k - 1), clipped to what the build can use."""
-    if not _kernels.openmp_enabled():
-        return 1
-    n_cores = _kernels.max_threads()
-    if n_jobs is None:
-        return n_cores
-    if n_jobs < 0:
-        return max(1, n_cores + 1 + n_jobs)
-    return n_jobs
-
-
-_threadpool_controller = None
-
-
-def _single_threaded_blas(active):
-    """Context holding BLAS to one thread while the kernels' own OpenMP threads
-    call it, so that cores are never oversubscribed (a no-op when inactive)."""
-    global _threadpool_controller
-    if not active:
-        return contextlib.nullcontext()
-    if _threadpool_controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _threadpool_controller = ThreadpoolController()
-    return _threadpool_controller.limit(limits=1, user_api="blas")
-
-
-def _quantile(values, q):
-    """The q-quantile of `values` with linear interpolation (NumPy's default
-    method), by one partial sort: O(n), several times cheaper than np.quantile."""
-    position = q * (values.shape[0] - 1)
-    lower = int(math.floor(position))
-    upper = min(lower + 1, values.shape[0] - 1)
-    partitioned = np.partition(values, upper)
-    high = float(partitioned[upper])
-    # everything left of `upper` is <= high; the largest of it is order statistic `lower`
-    low = float(partitioned[:upper].max()) if upper > lower else high
-    fraction = position - lower
-    if fraction == 0.0 or low == high:  # also keeps -inf from becoming NaN
-        return low
-    return low + (high - low) * fraction
-
-
-def _mean_and_spread(statistics, ddof):
-    """Mean and variances (d,) or covariance (d, d) of `statistics`."""
-    if statistics.kind == "diagonal":
-        return statistics.mean, statistics.variance(ddof)
-    return statistics.mean, statistics.covariance(ddof)
-
-
-def _rescaled_mean_and_spread(X, covariance, ddof, n_jobs):
-    """Mean and variances (d,) or covariance (d, d) of finite X, for data
-    whose sums of squared deviations overflow float64 (deviations beyond
-    about 1e154, as with variances near 1e300).
-
-    They are measured on a copy scaled per feature by a power of two, which
-    is exact, and scaled back, so the result only overflows when the variance
-    itself does.
-    """
-    largest = np.maximum(np.max(X, axis=0), -np.min(X, axis=0)).astype(np.float64)
-    # scale large features down to magnitudes below 1; small ones stay as they are
-    scale = np.ldexp(1.0, -np.maximum(np.frexp(largest)[1], 0))
-    scaled_mean, scaled_spread = _mean_and_spread(
-        GaussianStatistics(covariance).update(X * scale, n_jobs=n_jobs), ddof)
-    # one factor at a time: scale**2 itself can underflow to 0
-    with np.errstate(over="ignore"):
-        if covariance == "diagonal":
-            return scaled_mean / scale, scaled_spread / scale / scale
-        return scaled_mean / scale, scaled_spread / scale[:, None] / scale[None, :]
+    @property
+    def kind(self):
+        return "full" if self.gaussian.is_full else "diagonal"
 
 
 class GaussianAnomalyDetector(ParamsMixin):
@@ -165,7 +113,12 @@ class GaussianAnomalyDetector(ParamsMixin):
         ``OAS`` do) or given.  Any s > 0 makes the covariance positive
         definite, also with fewer samples than features.
     n_jobs : int or None, default=None
-        Threads for fitting and scoring.  None or -1: all cores; -k: all but k - 1.
+        Threads for fitting and scoring.  None or -1: every core this process
+        may use (its CPU affinity, capped by a cgroup quota); -k: all but
+        k - 1; k: at most k, never more than the usable cores.  Small calls,
+        and every call in a process forked from one that imported gaussext,
+        run on the calling thread.  ``n_jobs=1`` is one thread: no BLAS
+        thread pool is used.  Not saved in model files.
 
     Attributes
     ----------
@@ -179,12 +132,15 @@ class GaussianAnomalyDetector(ParamsMixin):
     shrinkage_ : float
         The shrinkage intensity applied, 0.0 without shrinkage (full model only).
     rank_ : int
-        Numerical rank of the covariance (full model only).
+        Numerical rank of the correlation matrix (the covariance with every
+        feature scaled to unit variance), so it does not depend on the
+        features' units (full model only).
     condition_number_ : float
-        Ratio of the covariance's largest to smallest eigenvalue (full model
-        only); a fit warns with :class:`ConditioningWarning` above 1e10.
+        Ratio of the correlation matrix's largest to smallest eigenvalue
+        (full model only); a fit warns with :class:`ConditioningWarning`
+        above 1e10.
     log_det_ : float
-        log det of the covariance (product of the variances when diagonal).
+        log det of the covariance (sum of the log variances when diagonal).
     epsilon_ : float
         Density threshold: anomaly iff p(x) < epsilon_.  ``exp(log_epsilon_)``;
         may underflow to 0.0 (or overflow to inf) while `log_epsilon_` stays exact.
@@ -234,7 +190,80 @@ class GaussianAnomalyDetector(ParamsMixin):
         )
 
     def __sklearn_is_fitted__(self):
-        return hasattr(self, "log_epsilon_")
+        return "_fitted" in self.__dict__
+
+    # -- the fitted model: one immutable snapshot, published in one assignment
+
+    def _snapshot(self):
+        """The fitted state, read once per call: everything a call computes
+        comes from this one object, whatever another thread fits meanwhile."""
+        fitted = self.__dict__.get("_fitted")
+        if fitted is None:
+            check_is_fitted(self)
+        return fitted
+
+    def _publish(self, fitted):
+        self._fitted = fitted  # a single attribute store: atomic for readers
+
+    def _attribute(self, name, value):
+        if value is None:
+            raise AttributeError(
+                f"{type(self).__name__} fitted with covariance={self._snapshot().kind!r} "
+                f"has no attribute {name!r}")
+        return value
+
+    mean_ = property(lambda self: self._snapshot().gaussian.mean,
+                     doc="Mean of the training rows, shape (n_features,).")
+    var_ = property(lambda self: self._attribute(
+        "var_", None if self._snapshot().gaussian.is_full else self._snapshot().gaussian.variances),
+        doc="Per-feature variances, shape (n_features,) (diagonal model only).")
+    covariance_ = property(lambda self: self._attribute(
+        "covariance_", self._snapshot().gaussian.covariance),
+        doc="Covariance matrix, shape (n_features, n_features) (full model only).")
+    cholesky_factor_ = property(lambda self: self._attribute(
+        "cholesky_factor_", self._snapshot().gaussian.cholesky_factor),
+        doc="Lower-triangular L with covariance_ = L @ L.T (full model only).")
+    rank_ = property(lambda self: self._attribute("rank_", self._snapshot().gaussian.rank),
+                     doc="Numerical rank of the correlation matrix (full model only).")
+    condition_number_ = property(lambda self: self._attribute(
+        "condition_number_", self._snapshot().gaussian.condition_number),
+        doc="Condition number of the correlation matrix (full model only).")
+    shrinkage_ = property(lambda self: self._attribute("shrinkage_", self._snapshot().shrinkage),
+                          doc="Shrinkage intensity applied (full model only).")
+    log_det_ = property(lambda self: self._snapshot().gaussian.log_det,
+                        doc="log det of the covariance (sum of log variances when diagonal).")
+    log_epsilon_ = property(lambda self: self._snapshot().log_epsilon,
+                            doc="The threshold in log-density units.")
+    offset_ = property(lambda self: self._snapshot().log_epsilon,
+                       doc="Equal to log_epsilon_ (scikit-learn's outlier-detector convention).")
+    epsilon_ = property(lambda self: self._snapshot().epsilon,
+                        doc="Density threshold exp(log_epsilon_).")
+    threshold_ = property(lambda self: self._snapshot().threshold,
+                          doc="The ThresholdResult of the last tuning, or None.")
+    n_features_in_ = property(lambda self: self._snapshot().gaussian.n_features,
+                              doc="Number of features seen during fit.")
+    feature_names_in_ = property(lambda self: self._attribute(
+        "feature_names_in_", self._snapshot().feature_names),
+        doc="Column names seen during fit (only when fitted on named columns).")
+
+    def __getstate__(self):
+        return dict(self.__dict__)
+
+    def __setstate__(self, state):
+        # A pickle from version 0.1 holds the public attributes themselves,
+        # not the snapshot: rebuild it from them.
+        if "_fitted" not in state and "log_epsilon_" in state:
+            spread = state.get("covariance_", state.get("var_"))
+            rebuilt = type(self).from_parameters(
+                state["mean_"], spread, log_epsilon=state["log_epsilon_"],
+                feature_names=state.get("feature_names_in_"),
+                shrinkage_intensity=state.get("shrinkage_"), threshold=state.get("threshold_"),
+                **{name: state[name] for name in self._get_param_names() if name in state})
+            state = {name: value for name, value in state.items()
+                     if not (name.endswith("_") or name.startswith("_"))
+                     or name == "statistics_"}
+            state["_fitted"] = rebuilt._fitted
+        self.__dict__.update(state)
 
     # -- fitting ---------------------------------------------------------
 
@@ -267,10 +296,7 @@ class GaussianAnomalyDetector(ParamsMixin):
                     )
             else:
                 check_scalar(self.shrinkage, "shrinkage", low=0.0, high=1.0)
-        if self.n_jobs is not None:
-            check_scalar(self.n_jobs, "n_jobs", kind=numbers.Integral)
-            if self.n_jobs == 0:
-                raise ValueError("n_jobs must be a non-zero integer or None, got 0")
+        check_n_jobs(self.n_jobs)
 
     def fit(self, X, y=None):
         """Estimate the Gaussian's parameters from X, and epsilon from `contamination`.
@@ -299,7 +325,9 @@ class GaussianAnomalyDetector(ParamsMixin):
         Notes
         -----
         The statistics behind the parameters are kept in `statistics_`, so
-        :meth:`partial_fit` can continue from them.
+        :meth:`partial_fit` can continue from them.  The fitted model is
+        published whole when the fit is complete: a thread scoring meanwhile
+        uses the previous model, and a fit that raises leaves it in place.
 
         Raises
         ------
@@ -312,21 +340,31 @@ class GaussianAnomalyDetector(ParamsMixin):
         self._validate_params()
         if _blocks.is_chunk_stream(X):
             return self._fit_chunks(_blocks.iter_chunks(X))
-        feature_names = _feature_names(X)
+        self._fit_in_memory(X)
+        return self
+
+    def fit_score_samples(self, X, y=None):
+        """Fit on X and return the training rows' log-densities, scored once
+        (the scores `contamination`'s epsilon is taken from).
+
+        Equal to ``fit(X).score_samples(X)`` for an in-memory X, at the cost
+        of one scoring pass instead of two.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+        """
+        self._validate_params()
+        return self._fit_in_memory(X)
+
+    def _fit_in_memory(self, X):
+        """Fit on an in-memory X; return the training log-densities."""
+        names = feature_names(X)
         # Finiteness is proven by the statistics themselves: a NaN or inf
         # anywhere in X makes its feature's mean or variance non-finite.
         X = check_array(X, ensure_finite=False)
         statistics = GaussianStatistics(self.covariance).update(X, n_jobs=self.n_jobs)
-        return self._fit_statistics(statistics, [X], rows=X, feature_names=feature_names)
-
-    def _forget_fit(self, feature_names, n_features):
-        """Drop the fitted attributes of an earlier fit; record the input's shape."""
-        for name in ("mean_", "var_", "covariance_", "cholesky_factor_", "shrinkage_",
-                     "rank_", "condition_number_", "feature_names_in_"):
-            self.__dict__.pop(name, None)
-        if feature_names is not None:
-            self.feature_names_in_ = feature_names
-        self.n_features_in_ = n_features
+        return self._fit_from(statistics, [X], rows=X, feature_names=names)
 
     def _too_few_rows(self, statistics):
         """Why `statistics` hold too few rows to estimate this model, or None."""
@@ -342,19 +380,25 @@ class GaussianAnomalyDetector(ParamsMixin):
                     "shrinkage='ledoit-wolf'.")
         return None
 
-    def _set_parameters(self, statistics, X=None):
-        """Set the Gaussian from `statistics`.  X, the rows themselves when they
-        are in memory, is read only for Ledoit-Wolf shrinkage and to measure
-        again, exactly rescaled, sums of squares that overflowed."""
+    def _remedies(self):
+        if self.covariance == "diagonal":
+            return "variance_floor > 0 or reg_covar > 0"
+        return "reg_covar > 0 or shrinkage='ledoit-wolf'"
+
+    def _gaussian_from(self, statistics, feature_names, X=None):
+        """(FittedGaussian, shrinkage intensity) from `statistics`.  X, the
+        rows themselves when they are in memory, is read only for Ledoit-Wolf
+        shrinkage and to measure again, exactly rescaled, sums of squares
+        that overflowed."""
         n_samples, n_features = statistics.n_samples, statistics.n_features
         reason = self._too_few_rows(statistics)
         if reason is not None:
             raise ValueError(reason)
         divisor = n_samples - self.ddof
-        mean, spread = _mean_and_spread(statistics, self.ddof)
+        mean, spread = mean_and_spread(statistics, self.ddof)
         if X is not None and not (np.isfinite(spread).all() and np.isfinite(mean).all()):
             # finite rows (the statistics proved it) whose squares overflowed
-            mean, spread = _rescaled_mean_and_spread(X, self.covariance, self.ddof,
+            mean, spread = exact_mean_and_spread(X, self.covariance, self.ddof,
                                                      self.n_jobs)
         if not (np.isfinite(spread).all() and np.isfinite(mean).all()):
             # named before any arithmetic (shrinkage) spreads the overflow
@@ -363,31 +407,35 @@ class GaussianAnomalyDetector(ParamsMixin):
             if X is None:
                 raise ValueError(
                     "The sum of squared deviations of feature(s) "
-                    f"{self._describe_features(np.flatnonzero(~np.isfinite(variances)))} "
+                    f"{describe_features(np.flatnonzero(~np.isfinite(variances)), feature_names)} "
                     "overflows float64 in this chunked fit; rescale those features (an "
                     "in-memory fit rescales them itself, exactly)."
                 )
-            self._check_variances(variances)
+            check_variances(variances, feature_names, remedies=self._remedies())
             raise ValueError(
                 "The covariance overflows float64 although no variance does; rescale the "
                 "features."
             )
         if self.covariance == "diagonal":
-            self._set_gaussian(mean, np.maximum(spread, self.variance_floor) + self.reg_covar)
-            return
-        # shrinkage is the remedy for few samples: no warning when it is on
+            variances = np.maximum(spread, self.variance_floor) + self.reg_covar
+            return diagonal_gaussian(mean, variances, feature_names,
+                                     remedies=self._remedies()), None
+        mle_covariance = spread if divisor == n_samples else spread * (divisor / n_samples)
+        shrinkage = self._shrinkage_intensity(n_samples, mean, mle_covariance, X)
+        covariance = _shrinkage.shrink(spread, shrinkage)
+        covariance[np.diag_indices(n_features)] += self.reg_covar
+        gaussian = full_gaussian(mean, covariance, feature_names, remedies=self._remedies(),
+                                 warn_stacklevel=4)
+        # shrinkage is the remedy for few samples: no warning when it is on;
+        # and none before a fit that fails, whose error says what to do
         if n_samples < SAMPLES_PER_FEATURE * n_features and not self.shrinkage:
             warnings.warn(
                 f"{n_samples} samples for {n_features} features: a covariance matrix "
                 f"estimated from fewer than {SAMPLES_PER_FEATURE} samples per feature "
                 "is unreliable. Use more samples, covariance='diagonal', or shrinkage.",
-                ConditioningWarning, stacklevel=3,
+                ConditioningWarning, stacklevel=4,
             )
-        mle_covariance = spread if divisor == n_samples else spread * (divisor / n_samples)
-        self.shrinkage_ = self._shrinkage_intensity(n_samples, mean, mle_covariance, X)
-        covariance = _shrinkage.shrink(spread, self.shrinkage_)
-        covariance[np.diag_indices(n_features)] += self.reg_covar
-        self._set_gaussian(mean, covariance)
+        return gaussian, shrinkage
 
     def _refuse_data_dependent_shrinkage(self, what):
         if self.shrinkage == "ledoit-wolf":
@@ -423,31 +471,61 @@ class GaussianAnomalyDetector(ParamsMixin):
             raise ValueError(
                 f"X holds no rows: fit was given {n_chunks} chunk(s) and all were empty"
             )
-        return self._fit_statistics(statistics, list(recent), self._threshold_rows(recent[-1]),
-                                    feature_names=feature_names)
+        self._fit_from(statistics, list(recent), self._threshold_rows(recent[-1]),
+                       feature_names=feature_names)
+        return self
 
     @staticmethod
     def _threshold_rows(chunk):
         """How many of the last rows of a chunked fit give epsilon."""
         return _blocks.default_block_rows(chunk.shape[1], block_bytes=_blocks.THRESHOLD_BYTES)
 
-    def _fit_statistics(self, statistics, threshold_chunks, n_threshold_rows=None, *,
-                        rows=None, feature_names=None):
+    def fit_statistics(self, statistics, X_threshold):
+        """Fit from merged statistics, with epsilon from `contamination` over
+        the rows `X_threshold`.
+
+        The entry point for fits whose rows are not in one place (Dask, files):
+        `statistics` (a :class:`GaussianStatistics` of this detector's
+        `covariance` kind) summarise every training row; `X_threshold`, an
+        array of some of them, gives the epsilon quantile.
+
+        Returns
+        -------
+        self
+        """
+        check_params_for_statistics(self, "fit_statistics")
+        if not isinstance(statistics, GaussianStatistics) or statistics.kind != self.covariance:
+            raise TypeError(
+                f"statistics must be GaussianStatistics of kind {self.covariance!r}, got "
+                f"{statistics!r}")
+        if statistics.n_samples == 0:
+            raise ValueError("the statistics hold no rows")
+        X_threshold = check_array(X_threshold, name="X_threshold", ensure_finite=False)
+        check_n_features(X_threshold, statistics.n_features, type(self).__name__)
+        self._fit_from(statistics, [X_threshold])
+        return self
+
+    def _fit_from(self, statistics, threshold_chunks, n_threshold_rows=None, *,
+                  rows=None, feature_names=None):
         """Fit from merged statistics (of at least one row), with epsilon the
         `contamination` quantile of the log-densities of the last
         `n_threshold_rows` (all by default) of `threshold_chunks` (validated
         2-D arrays).  `rows`: all the training rows when they are in memory,
-        as _set_parameters takes them."""
-        self._forget_fit(feature_names, statistics.n_features)
-        self.statistics_ = statistics
-        self._set_parameters(statistics, rows)
+        as _gaussian_from takes them.  Publishes the model only when all of
+        it is computed (a failed fit leaves the previous model in place);
+        returns the threshold rows' log-densities."""
+        gaussian, shrinkage = self._gaussian_from(statistics, feature_names, rows)
         # scored chunk by chunk: no copy of the rows themselves
-        log_density = np.concatenate([self._log_density(chunk) for chunk in threshold_chunks])
+        log_density = np.concatenate([gaussian.log_density(chunk, self.n_jobs)
+                                      for chunk in threshold_chunks])
+        threshold_scores = log_density
         if n_threshold_rows is not None:
-            log_density = log_density[-n_threshold_rows:]
-        self._set_threshold(_quantile(log_density, self.contamination))
-        self.threshold_ = None
-        return self
+            threshold_scores = log_density[-n_threshold_rows:]
+        log_epsilon = contamination_quantile(threshold_scores, self.contamination)
+        self.statistics_ = statistics
+        self._publish(_Fitted(gaussian, log_epsilon, float(density_from_log(log_epsilon)),
+                              None, feature_names, shrinkage))
+        return log_density
 
     def set_contamination_threshold(self, log_density):
         """Set epsilon to the `contamination` quantile of `log_density`.
@@ -466,13 +544,15 @@ class GaussianAnomalyDetector(ParamsMixin):
         -------
         self
         """
-        self._check_fitted()
+        fitted = self._snapshot()
         log_density = np.asarray(log_density, dtype=np.float64)
         if log_density.ndim != 1 or log_density.shape[0] == 0:
             raise ValueError("log_density must be a non-empty 1-D array of scores, got shape "
                              f"{log_density.shape}")
-        self._set_threshold(_quantile(log_density, self.contamination))
-        self.threshold_ = None
+        log_epsilon = contamination_quantile(log_density, self.contamination)
+        self._publish(fitted._replace(log_epsilon=log_epsilon,
+                                      epsilon=float(density_from_log(log_epsilon)),
+                                      threshold=None))
         return self
 
     def partial_fit(self, X, y=None):
@@ -522,7 +602,8 @@ class GaussianAnomalyDetector(ParamsMixin):
         self._refuse_data_dependent_shrinkage("partial_fit")
         X = check_array(X, min_samples=0, ensure_finite=False)
         statistics = getattr(self, "statistics_", None)
-        if statistics is None and hasattr(self, "log_epsilon_"):
+        previous = self.__dict__.get("_fitted")
+        if statistics is None and previous is not None:
             raise ValueError(
                 "This model has parameters but not the statistics partial_fit continues "
                 "from (GaussianAnomalyDetector.load does not keep them): call fit to "
@@ -535,44 +616,31 @@ class GaussianAnomalyDetector(ParamsMixin):
                 f"covariance is {self.covariance!r} but the statistics accumulated so far "
                 f"are {statistics.kind!r}; call fit to start a new model"
             )
-        self._check_n_features(X, statistics.n_features)
+        if statistics.n_features is not None:
+            check_n_features(X, statistics.n_features, type(self).__name__)
         # in place: a chunk that fails validation leaves the statistics as they were
         self.statistics_ = statistics.update(X, n_jobs=self.n_jobs)
         if self._too_few_rows(statistics) is not None:
             return self
-        tuned = getattr(self, "threshold_", None) is not None
-        self._forget_fit(getattr(self, "feature_names_in_", None), statistics.n_features)
+        names = previous.feature_names if previous is not None else None
         try:
-            self._set_parameters(statistics)
+            gaussian, shrinkage = self._gaussian_from(statistics, names)
         except ValueError:
-            # no half-set model: unfitted until a later chunk makes it estimable
-            for name in ("log_epsilon_", "offset_", "epsilon_", "threshold_"):
-                self.__dict__.pop(name, None)
+            # no stale model: unfitted until a later chunk makes it estimable
+            self.__dict__.pop("_fitted", None)
             raise
-        if not tuned:
-            if X.shape[0]:
-                self._set_threshold(_quantile(self._log_density(X), self.contamination))
-            elif not hasattr(self, "log_epsilon_"):  # an empty chunk: keep an epsilon
-                self._set_threshold(-np.inf)
-            self.threshold_ = None
-        return self
-
-    def _set_gaussian(self, mean, spread):
-        """Set mean_ and var_ (1-D `spread`) or covariance_ (2-D), and what
-        scoring derives from them; raises for a spread no density has."""
-        variances = spread if spread.ndim == 1 else np.diagonal(spread)
-        self._check_variances(variances)
-        self._inv_std = 1.0 / np.sqrt(variances)
-        if spread.ndim == 1:
-            self.mean_, self.var_ = mean, spread
-            self.log_det_ = float(np.sum(np.log(spread)))
+        threshold = previous.threshold if previous is not None else None
+        if threshold is not None:  # a tuned threshold is kept
+            log_epsilon, epsilon = previous.log_epsilon, previous.epsilon
+        elif X.shape[0]:
+            log_epsilon = contamination_quantile(gaussian.log_density(X, self.n_jobs), self.contamination)
+            epsilon = float(density_from_log(log_epsilon))
+        elif previous is not None:  # an empty chunk: keep the epsilon
+            log_epsilon, epsilon = previous.log_epsilon, previous.epsilon
         else:
-            self.mean_, self.covariance_ = mean, spread
-            self.cholesky_factor_, inverse_factor = self._cholesky(spread)
-            # L^-1 diag(sigma), applied to standardised residuals (see _kernels)
-            self._whitening = inverse_factor * np.sqrt(variances)
-            self.log_det_ = float(2.0 * np.sum(np.log(np.diagonal(self.cholesky_factor_))))
-        self._log_norm = -0.5 * (mean.shape[0] * _LOG_2PI + self.log_det_)
+            log_epsilon, epsilon = -np.inf, 0.0
+        self._publish(_Fitted(gaussian, log_epsilon, epsilon, threshold, names, shrinkage))
+        return self
 
     def _shrinkage_intensity(self, n_samples, mean, mle_covariance, X=None):
         """The shrinkage intensity to apply: 0.0 without shrinkage.  X, the
@@ -588,186 +656,94 @@ class GaussianAnomalyDetector(ParamsMixin):
         if self.shrinkage == "oas":
             return _shrinkage.oas_intensity(normalised, n_samples)
         if self.shrinkage == "ledoit-wolf":
-            # |x_i - mean|^2 / scale of every row from the diagonal kernel with
-            # variances `scale`: log p = -|x - mean|^2 / (2 scale), no n x d temporary
-            half_squared_norms = np.empty(X.shape[0])
-            _kernels.diagonal_log_density(X, mean, np.full(X.shape[1], 1.0 / np.sqrt(scale)),
-                                          0.0, half_squared_norms,
-                                          _resolve_n_threads(self.n_jobs))
+            # |x_i - mean|^2 / scale of every row from the diagonal model with
+            # variances `scale`: log p = -|x - mean|^2 / (2 scale) + const
+            unit = diagonal_gaussian(mean, np.full(X.shape[1], scale), remedies="")
+            half_squared_norms = unit.log_norm - unit.log_density(X, self.n_jobs)
             sum_fourth_powers = 4.0 * float(np.dot(half_squared_norms, half_squared_norms))
             return _shrinkage.ledoit_wolf_intensity(normalised, X.shape[0], sum_fourth_powers)
         return float(self.shrinkage)
 
-    def _describe_features(self, indices):
-        names = getattr(self, "feature_names_in_", None)
-        shown = [
-            f"{i} ({names[i]!r})" if names is not None else str(i) for i in indices[:10]
-        ]
-        more = f" and {len(indices) - 10} more" if len(indices) > 10 else ""
-        return ", ".join(shown) + more
+    @classmethod
+    def from_parameters(cls, mean, spread, *, log_epsilon, epsilon=None, feature_names=None,
+                        shrinkage_intensity=None, threshold=None, **params):
+        """A fitted detector from stored parameters, as :meth:`load` reads them.
 
-    def _check_variances(self, var):
-        overflow = np.flatnonzero(~np.isfinite(var))
-        if overflow.size:
-            raise ValueError(
-                f"The variance of feature(s) {self._describe_features(overflow)} "
-                "overflows float64; rescale those features."
-            )
-        constant = np.flatnonzero(var <= 0)
-        if constant.size:
-            raise ValueError(
-                f"Feature(s) {self._describe_features(constant)} have zero variance in the "
-                "training data, so their Gaussian density is undefined. Drop them, or set "
-                + ("variance_floor > 0 or " if self.covariance == "diagonal" else "")
-                + "reg_covar > 0."
-            )
+        Parameters
+        ----------
+        mean : array-like of shape (n_features,)
+        spread : array-like of shape (n_features,) or (n_features, n_features)
+            The variances (``covariance="diagonal"`` in `params`) or the
+            covariance matrix (``covariance="full"``), as fitted: any
+            regularisation already applied.
+        log_epsilon : float
+            The threshold, in log-density units; below +inf.
+        epsilon : float or None
+            The same threshold in density units, when it was chosen in them
+            (the grid search); None takes ``exp(log_epsilon)``.
+        feature_names : sequence of str or None
+        shrinkage_intensity : float or None
+            The shrinkage intensity that was applied (full model), recorded
+            as `shrinkage_`.
+        threshold : ThresholdResult or None
+            Recorded as `threshold_`.
+        **params
+            The estimator's parameters.
 
-    def _cholesky(self, covariance):
-        """(L, L^-1) of the covariance; sets rank_ and condition_number_.
-
-        Cholesky alone is not trusted: an exactly singular covariance can still
-        factor because of rounding.  The numerical rank decides, with NumPy's
-        matrix_rank tolerance.
+        Raises
+        ------
+        ValueError
+            For parameters no Gaussian has, or that do not fit together.
         """
-        factor, inverse_factor, info = _kernels.cholesky_lower(np.ascontiguousarray(covariance))
-        eigenvalues = np.linalg.eigvalsh(covariance)
-        tolerance = eigenvalues.max() * covariance.shape[0] * np.finfo(np.float64).eps
-        rank = int(np.sum(eigenvalues > tolerance))
-        smallest = max(eigenvalues.min(), 0.0)
-        condition = float(eigenvalues.max() / smallest) if smallest > 0 else np.inf
-        self.rank_, self.condition_number_ = rank, condition
-        if info == 0 and rank == covariance.shape[0]:
-            if condition > CONDITION_WARNING:
-                warnings.warn(
-                    f"The covariance matrix is ill-conditioned (condition number "
-                    f"{condition:.3g}): log-densities may lose up to "
-                    f"{int(np.log10(condition))} of their 16 significant digits. Consider "
-                    "dropping nearly dependent features, reg_covar > 0 or shrinkage.",
-                    ConditioningWarning, stacklevel=3,
-                )
-            return factor, inverse_factor
-        raise ValueError(
-            f"The covariance matrix is not positive definite (numerical rank {rank} of "
-            f"{covariance.shape[0]}, condition number {condition:.3g}): "
-            f"{self._describe_dependency(covariance, tolerance)}. "
-            "Drop linearly dependent features, use many more samples than features, "
-            "or set reg_covar > 0 or shrinkage='ledoit-wolf'."
-        )
-
-    def _describe_dependency(self, covariance, tolerance):
-        """Name the features in a linear dependency, with one relation.
-
-        v' Sigma v = Var(v' x) = 0 means v' x is constant on the training
-        data: each eigenvector of a (numerically) zero eigenvalue is such a
-        relation.  The features named are those with weight in any of them.
-        """
-        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-        null_space = eigenvectors[:, eigenvalues <= tolerance]
-        if null_space.shape[1] == 0:
-            null_space = eigenvectors[:, :1]
-        weight = np.sum(null_space**2, axis=1)
-        involved = np.flatnonzero(weight > 1e-8 * weight.max())
-        relation = null_space[:, 0]
-        solved_for = int(np.argmax(np.abs(relation)))
-        right_side = "".join(
-            f" {'-' if coefficient < 0 else '+'} {abs(coefficient):.4g} * feature {j}"
-            for j in np.flatnonzero(np.abs(relation) > 1e-8 * np.abs(relation).max())
-            if j != solved_for
-            for coefficient in [-relation[j] / relation[solved_for]]
-        )
-        return (
-            f"feature(s) {self._describe_features(involved)} are (nearly) linearly "
-            f"dependent on the training data, e.g. feature {solved_for} = a constant"
-            f"{right_side}"
-        )
-
-    def _set_threshold(self, log_epsilon, epsilon=None):
-        self.log_epsilon_ = log_epsilon
-        self.offset_ = log_epsilon
+        detector = cls(**params)
+        detector._validate_params()
+        mean = np.asarray(mean, dtype=np.float64)
+        spread = np.asarray(spread, dtype=np.float64)
+        n_features = mean.shape[0] if mean.ndim == 1 else 0
+        expected = (n_features,) if detector.covariance == "diagonal" else (n_features,) * 2
+        if mean.ndim != 1 or n_features == 0 or spread.shape != expected:
+            raise ValueError(
+                f"a {detector.covariance} model needs a mean of shape (d,) and a spread of "
+                f"shape {'(d,)' if detector.covariance == 'diagonal' else '(d, d)'}; got "
+                f"{mean.shape} and {spread.shape}")
+        if not (np.isfinite(mean).all() and np.isfinite(spread).all()):
+            raise ValueError("the mean or the (co)variance holds NaN or infinity")
+        log_epsilon = float(log_epsilon)
+        if np.isnan(log_epsilon) or log_epsilon == np.inf:
+            raise ValueError(f"log_epsilon must be a number below +inf, got {log_epsilon}")
         if epsilon is None:
             epsilon = float(density_from_log(log_epsilon))
-        self.epsilon_ = epsilon
+        elif not (epsilon >= 0 and math.isclose(
+                float(density_from_log(log_epsilon)), epsilon, rel_tol=1e-9, abs_tol=1e-300)):
+            raise ValueError(
+                f"epsilon = {epsilon!r} is not exp(log_epsilon) = exp({log_epsilon!r})")
+        names = None
+        if feature_names is not None:
+            names = np.asarray(list(feature_names), dtype=object)
+            if names.shape != (n_features,) or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"feature_names must be {n_features} strings")
+        if detector.covariance == "diagonal":
+            gaussian = diagonal_gaussian(mean, spread, names, remedies=detector._remedies())
+            shrinkage = None
+        else:
+            if not np.array_equal(spread, spread.T):
+                raise ValueError("the covariance matrix is not symmetric")
+            gaussian = full_gaussian(mean, spread, names, remedies=detector._remedies())
+            shrinkage = float(shrinkage_intensity or 0.0)
+        detector._publish(_Fitted(gaussian, log_epsilon, float(epsilon), threshold, names,
+                                  shrinkage))
+        return detector
 
     # -- scoring ---------------------------------------------------------
 
-    def _check_fitted(self):
-        if not hasattr(self, "log_epsilon_"):
-            raise not_fitted_error(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator."
-            )
-
-    def _validate_for_scoring(self, X):
-        self._check_fitted()
-        names = _feature_names(X)
-        fitted_names = getattr(self, "feature_names_in_", None)
-        if names is not None and fitted_names is None:
-            warnings.warn(
-                f"X has feature names, but {type(self).__name__} was fitted without "
-                "feature names", UserWarning, stacklevel=3,
-            )
-        elif names is None and fitted_names is not None and hasattr(X, "columns"):
-            warnings.warn(
-                f"X does not have valid feature names, but {type(self).__name__} was "
-                "fitted with feature names", UserWarning, stacklevel=3,
-            )
-        elif names is not None and (
-            len(names) != len(fitted_names) or np.any(names != fitted_names)
-        ):
-            raise ValueError(
-                "The feature names should match those that were passed during fit: "
-                f"expected {list(fitted_names)}, got {list(names)}"
-            )
-        # Finiteness is checked on the scores instead (see _log_density).
+    def _validated(self, X):
+        """(snapshot, X validated against it) for a scoring call."""
+        fitted = self._snapshot()
+        check_feature_names(X, fitted.feature_names, type(self).__name__)
+        # Finiteness is checked on the scores instead (see FittedGaussian.log_density).
         X = check_array(X, ensure_finite=False)
-        self._check_n_features(X, self.n_features_in_)
-        return X
-
-    def _check_n_features(self, X, expected):
-        if expected is not None and X.shape[1] != expected:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{expected} features as input."
-            )
-
-    def _log_density(self, X):
-        """log p(x) of shape-checked X; float64 of shape (n_samples,).
-
-        A NaN or inf in a row always makes that row's score non-finite, so
-        the kernels' count of non-finite scores (taken while they are in
-        cache) proves X finite without a pass of its own; only otherwise is X
-        searched, to name the offending entry or to confirm that a -inf score
-        is a genuine density underflow.
-        """
-        n_threads = _resolve_n_threads(self.n_jobs)
-        log_density = np.empty(X.shape[0])
-        if not hasattr(self, "cholesky_factor_"):  # the model fitted, not the parameter
-            n_nonfinite = _kernels.diagonal_log_density(
-                X, self.mean_, self._inv_std, self._log_norm, log_density, n_threads)
-        else:
-            n_nonfinite = self._full_log_density(X, log_density, n_threads)
-        if n_nonfinite:
-            check_finite(X)
-            if hasattr(self, "cholesky_factor_") and X.dtype == np.float32:
-                self._rescore_in_float64(X, log_density, n_threads)
-        return log_density
-
-    def _full_log_density(self, X, log_density, n_threads):
-        """Fill log_density from the full kernel, whose product runs in X's float type."""
-        workspace = np.empty(_kernels.full_workspace_shape(n_threads, X.shape[1]), X.dtype)
-        with _single_threaded_blas(n_threads > 1):
-            return _kernels.full_log_density(
-                X, self.mean_, self._inv_std, self._whitening.astype(X.dtype, copy=False),
-                self._log_norm, log_density, workspace, n_threads)
-
-    def _rescore_in_float64(self, X, log_density, n_threads):
-        """Rescore in float64 the finite float32 rows whose single-precision
-        product overflowed, so that -inf only ever means a density below
-        float64's range, as it does for float64 input."""
-        rows = np.flatnonzero(~np.isfinite(log_density))
-        rescored = np.empty(rows.size)
-        self._full_log_density(X[rows].astype(np.float64), rescored, n_threads)
-        log_density[rows] = rescored
+        check_n_features(X, fitted.gaussian.n_features, type(self).__name__)
+        return fitted, X
 
     def score_samples(self, X):
         """Log-density log p(x) of each sample under the fitted Gaussian.
@@ -780,13 +756,13 @@ class GaussianAnomalyDetector(ParamsMixin):
         -------
         ndarray of shape (n_samples,), float64
             Summed in float64 whatever the input's float type.  For float32
-            input the full model whitens the centred rows in float32, which
-            moves a score by a few parts in 1e7 (at most about
-            (n_features + 2) * 2**-24 of each whitened coordinate's terms) and
-            scores 1.7 to 1.9 times as fast; pass float64 data for float64
-            throughout.
+            input the full model whitens the centred, standardised rows in
+            float32, which moves a score by a few parts in 1e7 (at most about
+            (n_features + 2) * 2**-24 of each whitened coordinate's terms);
+            pass float64 data for float64 throughout.
         """
-        return self._log_density(self._validate_for_scoring(X))
+        fitted, X = self._validated(X)
+        return fitted.gaussian.log_density(X, self.n_jobs)
 
     def decision_function(self, X):
         """log p(x) - log epsilon: negative for anomalies.
@@ -794,8 +770,12 @@ class GaussianAnomalyDetector(ParamsMixin):
         Returns
         -------
         ndarray of shape (n_samples,), float64
+            +inf for every finite score when epsilon is 0 (``log_epsilon_ =
+            -inf``, a threshold that flags nothing), and 0.0 for a score of
+            -inf then: a density of 0 is not below an epsilon of 0.
         """
-        return self.score_samples(X) - self.offset_
+        fitted, X = self._validated(X)
+        return _decision(fitted.gaussian.log_density(X, self.n_jobs), fitted.log_epsilon)
 
     def predict(self, X):
         """+1 for a normal point, -1 for an anomaly (p(x) < epsilon).
@@ -804,11 +784,15 @@ class GaussianAnomalyDetector(ParamsMixin):
         -------
         ndarray of shape (n_samples,), int64
         """
-        return np.where(self.decision_function(X) < 0, -1, 1)
+        fitted, X = self._validated(X)
+        return np.where(fitted.gaussian.log_density(X, self.n_jobs) < fitted.log_epsilon, -1, 1)
 
     def fit_predict(self, X, y=None):
-        """Fit on X, then predict X: +1 normal, -1 anomaly."""
-        return self.fit(X).predict(X)
+        """Fit on X, then predict X: +1 normal, -1 anomaly (X scored once)."""
+        if _blocks.is_chunk_stream(X):
+            raise TypeError("fit_predict needs X in memory; use fit, then predict each chunk")
+        log_density = self.fit_score_samples(X)
+        return np.where(log_density < self._snapshot().log_epsilon, -1, 1)
 
     def pdf(self, X):
         """Density p(x) = exp(log p(x)); 0.0 where log p(x) < -745 (underflow) and
@@ -848,25 +832,9 @@ class GaussianAnomalyDetector(ParamsMixin):
             :meth:`score_samples`); a large entry names a feature that made
             the point unlikely.
         """
-        X = self._validate_for_scoring(X)
+        fitted, X = self._validated(X)
         check_finite(X)
-        values = np.asarray(X, dtype=np.float64)
-        # Each row is scaled by a power of two (exact) so that x - mu and the
-        # whitening stay finite for points arbitrarily far out; a contribution
-        # beyond float64's range then comes out +inf, never NaN.
-        magnitude = np.maximum(np.max(np.abs(values), axis=1), np.max(np.abs(self.mean_)))
-        exponent = np.maximum(np.frexp(magnitude)[1], 0)[:, None]
-        residual = np.ldexp(values, -exponent) - np.ldexp(self.mean_, -exponent)
-        full = hasattr(self, "cholesky_factor_")  # the model fitted, not the parameter
-        if full:
-            standardised = (residual * self._inv_std) @ self._whitening.T
-            log_scale = np.log(np.diagonal(self.cholesky_factor_))
-        else:
-            standardised = residual * self._inv_std
-            log_scale = 0.5 * np.log(self.var_)
-        with np.errstate(over="ignore"):
-            half_square = 0.5 * np.ldexp(standardised, exponent) ** 2
-        return 0.5 * _LOG_2PI + log_scale + half_square
+        return fitted.gaussian.contributions(X)
 
     def save(self, path):
         """Write the fitted model to `path`, an ``.npz`` file in a safe format.
@@ -913,11 +881,42 @@ class GaussianAnomalyDetector(ParamsMixin):
             Also stored as `threshold_`; `epsilon_`, `log_epsilon_` and
             `offset_` are updated.
         """
-        return self._keep_threshold(
-            select_threshold(y_val, self.score_samples(X_val), method=method, steps=steps))
-
-    def _keep_threshold(self, result):
-        """Adopt a tuned ThresholdResult's epsilon; return the result."""
-        self._set_threshold(result.log_epsilon, result.epsilon)
-        self.threshold_ = result
+        fitted, X_val = self._validated(X_val)
+        result = select_threshold(y_val, fitted.gaussian.log_density(X_val, self.n_jobs),
+                                  method=method, steps=steps)
+        self._publish(fitted._replace(log_epsilon=result.log_epsilon, epsilon=result.epsilon,
+                                      threshold=result))
         return result
+
+    def set_threshold(self, result):
+        """Adopt the epsilon of a :class:`ThresholdResult` (from
+        :func:`select_threshold` on this model's scores, or a distributed or
+        file-based tuning) and keep the result as `threshold_`.
+
+        Returns
+        -------
+        ThresholdResult
+            `result`, unchanged.
+        """
+        if not isinstance(result, ThresholdResult):
+            raise TypeError(
+                f"set_threshold takes a ThresholdResult, got {type(result).__name__}")
+        fitted = self._snapshot()
+        self._publish(fitted._replace(log_epsilon=result.log_epsilon, epsilon=result.epsilon,
+                                      threshold=result))
+        return result
+
+
+def check_params_for_statistics(detector, what):
+    """Validate `detector`'s parameters for a fit from mergeable statistics
+    (`what` names the caller in the message): Ledoit-Wolf shrinkage is
+    refused, since its intensity needs every row."""
+    detector._validate_params()
+    detector._refuse_data_dependent_shrinkage(what)
+
+
+def _decision(log_density, log_epsilon):
+    """log p(x) - log epsilon, never NaN."""
+    if log_epsilon == -np.inf:  # -inf - -inf would be NaN
+        return np.where(log_density == -np.inf, 0.0, np.inf)
+    return log_density - log_epsilon

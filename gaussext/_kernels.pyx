@@ -159,8 +159,18 @@ def diagonal_log_density(
     cdef Py_ssize_t n_samples = X.shape[0]
     cdef Py_ssize_t n_blocks = (n_samples + DIAGONAL_BLOCK_ROWS - 1) // DIAGONAL_BLOCK_ROWS
     cdef Py_ssize_t block, start, stop, n_nonfinite = 0
+    if n_threads == 1:  # no OpenMP region at all (see gaussext._parallel)
+        with nogil:
+            for block in range(n_blocks):
+                start = block * DIAGONAL_BLOCK_ROWS
+                stop = min(start + DIAGONAL_BLOCK_ROWS, n_samples)
+                _diagonal_block(X, mean, inv_std, log_norm, out, start, stop)
+                n_nonfinite += _count_nonfinite(&out[start], stop - start)
+        return n_nonfinite
     with nogil:
-        for block in prange(n_blocks, schedule="static", num_threads=n_threads):
+        # guided: runs of consecutive blocks, shorter towards the end, so a
+        # thread slowed by another process is not waited for long
+        for block in prange(n_blocks, schedule="guided", num_threads=n_threads):
             start = block * DIAGONAL_BLOCK_ROWS
             stop = min(start + DIAGONAL_BLOCK_ROWS, n_samples)
             _diagonal_block(X, mean, inv_std, log_norm, out, start, stop)
@@ -273,9 +283,21 @@ def full_log_density(
     cdef Py_ssize_t n_blocks = (n_samples + block_rows - 1) // block_rows
     cdef Py_ssize_t block, start, stop, n_nonfinite = 0
     cdef floating *buffers = NULL  # set per thread below
+    if n_threads == 1:  # no OpenMP region at all (see gaussext._parallel)
+        with nogil:
+            buffers = &workspace[0, 0]
+            for block in range(n_blocks):
+                start = block * block_rows
+                stop = min(start + block_rows, n_samples)
+                _full_block(X, mean, inv_std, whitening, log_norm, out, start, stop,
+                            buffers, buffers + block_rows * n_features)
+                n_nonfinite += _count_nonfinite(&out[start], stop - start)
+        return n_nonfinite
     with nogil, parallel(num_threads=n_threads):
         buffers = &workspace[threadid(), 0]
-        for block in prange(n_blocks, schedule="static"):
+        # guided: see diagonal_log_density; its runs of consecutive blocks
+        # keep the next-block prefetch in _full_block mostly on target
+        for block in prange(n_blocks, schedule="guided"):
             start = block * block_rows
             stop = min(start + block_rows, n_samples)
             _full_block(X, mean, inv_std, whitening, log_norm, out, start, stop,
@@ -496,13 +518,30 @@ cdef void _merge_chunks(const float64_t[:, ::1] chunk_mean,
         n_a += chunk_count[c]
 
 
+cdef inline void _statistics_chunk(
+    const floating[:, :] X, Py_ssize_t chunk, Py_ssize_t chunk_rows, const float64_t *shift,
+    float64_t[:, ::1] chunk_mean, float64_t[:, ::1] chunk_moments, float64_t[::1] chunk_count,
+    float64_t *scratch, bint matrix,
+) noexcept nogil:
+    """Count, mean and moments of chunk `chunk` (rows of `chunk_rows`) into its slots."""
+    cdef Py_ssize_t start = chunk * chunk_rows
+    cdef Py_ssize_t stop = min(start + chunk_rows, X.shape[0])
+    chunk_count[chunk] = stop - start
+    if matrix:
+        _full_chunk(X, start, stop, shift, &chunk_mean[chunk, 0], &chunk_moments[chunk, 0],
+                    scratch)
+    else:
+        _diagonal_chunk(X, start, stop, shift, &chunk_mean[chunk, 0], &chunk_moments[chunk, 0],
+                        scratch)
+
+
 cdef void _statistics(const floating[:, :] X, const float64_t[::1] shift, float64_t[::1] mean,
                       float64_t[::1] moments, bint matrix, int n_threads):
     """mean (relative to `shift`) and moments of the rows of X, chunks merged in order."""
     cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
     cdef Py_ssize_t chunk_rows = statistics_chunk_rows(n_samples)
     cdef Py_ssize_t n_chunks = (n_samples + chunk_rows - 1) // chunk_rows
-    cdef Py_ssize_t n_moments = moments.shape[0], chunk, start, stop
+    cdef Py_ssize_t n_moments = moments.shape[0], chunk
     cdef Py_ssize_t scratch_size = (2 * n_features + _block_rows(n_features) * n_features
                                     if matrix else 3 * n_features)
     cdef float64_t[:, ::1] chunk_mean = np.empty((n_chunks, n_features))
@@ -512,18 +551,17 @@ cdef void _statistics(const floating[:, :] X, const float64_t[::1] shift, float6
     cdef float64_t[::1] delta = np.empty(n_features)
     cdef float64_t *thread_scratch = NULL  # set per thread below
     n_threads = max(1, min(n_threads, n_chunks))
-    with nogil, parallel(num_threads=n_threads):
-        thread_scratch = &scratch[threadid(), 0]
-        for chunk in prange(n_chunks, schedule="static"):
-            start = chunk * chunk_rows
-            stop = min(start + chunk_rows, n_samples)
-            chunk_count[chunk] = stop - start
-            if matrix:
-                _full_chunk(X, start, stop, &shift[0], &chunk_mean[chunk, 0],
-                            &chunk_moments[chunk, 0], thread_scratch)
-            else:
-                _diagonal_chunk(X, start, stop, &shift[0], &chunk_mean[chunk, 0],
-                                &chunk_moments[chunk, 0], thread_scratch)
+    if n_threads == 1:  # no OpenMP region at all (see gaussext._parallel)
+        with nogil:
+            for chunk in range(n_chunks):
+                _statistics_chunk(X, chunk, chunk_rows, &shift[0], chunk_mean, chunk_moments,
+                                  chunk_count, &scratch[0, 0], matrix)
+    else:
+        with nogil, parallel(num_threads=n_threads):
+            thread_scratch = &scratch[threadid(), 0]
+            for chunk in prange(n_chunks, schedule="dynamic"):
+                _statistics_chunk(X, chunk, chunk_rows, &shift[0], chunk_mean, chunk_moments,
+                                  chunk_count, thread_scratch, matrix)
     with nogil:
         _merge_chunks(chunk_mean, chunk_moments, chunk_count, mean, moments, &delta[0], matrix)
 

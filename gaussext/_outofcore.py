@@ -7,7 +7,7 @@ import numpy as np
 
 from gaussext import _threshold
 from gaussext._blocks import NpyFile, default_block_rows, progress_bar
-from gaussext._validation import check_scalar
+from gaussext._validation import check_is_fitted, check_scalar
 
 __all__ = ["fit_file", "score_file", "tune_file"]
 
@@ -90,7 +90,7 @@ def score_file(detector, in_path, out_path, *, block_rows=None, progress=None):
     numpy.memmap of shape (n_rows,), float64
         The scores, opened read-only.
     """
-    detector._check_fitted()
+    check_is_fitted(detector)
     data, block_rows = _open_data(in_path, block_rows, "input file")
     if data.shape[1] != detector.n_features_in_:
         raise ValueError(f"input file {str(data.path)!r} has {data.shape[1]} features, but the "
@@ -134,7 +134,7 @@ def tune_file(detector, X_path, y_path, *, block_rows=None, progress=None):
     -------
     ThresholdResult
     """
-    detector._check_fitted()
+    check_is_fitted(detector)
     data, block_rows = _open_data(X_path, block_rows, "X file")
     labels = NpyFile(y_path, name="y file")
     if labels.n_rows != data.n_rows:
@@ -153,5 +153,5 @@ def tune_file(detector, X_path, y_path, *, block_rows=None, progress=None):
         for y, scores in labelled_scores(bar):
             part = _threshold.count_normals_by_interval(y, scores, distinct)
             counts = part if counts is None else _threshold.merge_interval_counts(counts, part)
-    return detector._keep_threshold(
+    return detector.set_threshold(
         _threshold.threshold_from_interval_counts(distinct, multiplicity, *counts))

@@ -13,6 +13,8 @@ import zipfile
 
 import numpy as np
 
+from gaussext._validation import check_is_fitted
+
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
 
 FORMAT = "gaussext-model"
@@ -23,15 +25,17 @@ def save(detector, path):
     """Write a fitted detector to `path` (a ``.npz`` file)."""
     from gaussext import __version__
 
-    detector._check_fitted()
+    check_is_fitted(detector)
     covariance = detector.covariance_ if hasattr(detector, "cholesky_factor_") else None
+    # a thread count belongs to the machine that runs the model, not to the model
+    params = {name: value for name, value in detector.get_params().items() if name != "n_jobs"}
     names = getattr(detector, "feature_names_in_", None)
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "gaussext_version": __version__,
         "model": "full" if covariance is not None else "diagonal",
-        "params": detector.get_params(),
+        "params": params,
         "n_features_in": int(detector.n_features_in_),
         "feature_names": None if names is None else [str(name) for name in names],
         "shrinkage": getattr(detector, "shrinkage_", None),
@@ -84,13 +88,16 @@ def load(cls, path):
     """A fitted `cls` from a file written by :func:`save`."""
     metadata, arrays = _read(path)
     try:
-        detector = cls(**metadata["params"])
-        detector._validate_params()
+        params = dict(metadata["params"])
+        cls(**params)._validate_params()
         model, n_features = metadata["model"], metadata["n_features_in"]
         names = metadata["feature_names"]
     except (KeyError, TypeError, ValueError) as exc:
         raise _model_error(path, f"its metadata is inconsistent ({exc!r})") from exc
-    if model != detector.covariance or not isinstance(n_features, int) or n_features < 1:
+    # files from version 0.1 carry the saving machine's n_jobs: not ours to use
+    params.pop("n_jobs", None)
+    if (model != params.get("covariance", "diagonal") or isinstance(n_features, bool)
+            or not isinstance(n_features, int) or n_features < 1):
         raise _model_error(path, "its model kind or feature count is inconsistent")
     shape = (n_features,) if model == "diagonal" else (n_features, n_features)
     mean, spread = arrays["mean"], arrays["spread"]
@@ -112,14 +119,9 @@ def load(cls, path):
                               or not all(isinstance(name, str) for name in names)):
         raise _model_error(path, "its feature names do not match its feature count")
     try:
-        detector._set_gaussian(np.array(mean), np.array(spread))
-    except ValueError as exc:
+        return cls.from_parameters(
+            np.array(mean), np.array(spread), log_epsilon=float(log_epsilon),
+            epsilon=float(epsilon), feature_names=names,
+            shrinkage_intensity=metadata.get("shrinkage"), **params)
+    except (TypeError, ValueError) as exc:
         raise _model_error(path, str(exc)) from exc
-    detector.n_features_in_ = n_features
-    if names is not None:
-        detector.feature_names_in_ = np.asarray(names, dtype=object)
-    if model == "full":
-        detector.shrinkage_ = float(metadata.get("shrinkage") or 0.0)
-    detector._set_threshold(float(log_epsilon), float(epsilon))
-    detector.threshold_ = None
-    return detector

@@ -5,9 +5,10 @@ import numbers
 import numpy as np
 
 from gaussext import _kernels
+from gaussext._parallel import check_n_jobs, n_threads_for
 from gaussext._validation import check_array, check_finite, check_scalar
 
-__all__ = ["GaussianStatistics"]
+__all__ = ["GaussianStatistics", "exact_mean_and_spread", "mean_and_spread"]
 
 _KINDS = ("diagonal", "full")
 
@@ -159,8 +160,7 @@ class GaussianStatistics:
             For a shape that is not 2-D, a feature count other than the
             statistics', and NaN or infinite entries (then nothing is added).
         """
-        if n_jobs is not None:
-            check_scalar(n_jobs, "n_jobs", kind=numbers.Integral)
+        check_n_jobs(n_jobs)
         X = check_array(X, name="X", min_samples=0, ensure_finite=False)
         self._check_compatible(self.kind, X.shape[1], "X")
         self.n_features = X.shape[1]
@@ -177,14 +177,12 @@ class GaussianStatistics:
 
     def _chunk_statistics(self, X, shift, n_jobs):
         """(mean relative to shift, moments) of validated, non-empty X."""
-        # imported here: the estimator module imports this one
-        from gaussext._estimator import _resolve_n_threads
-
-        n_features = X.shape[1]
+        n_samples, n_features = X.shape
         matrix = self.kind == "full"
         mean = np.empty(n_features)
         moments = np.empty(n_features * n_features if matrix else n_features)
-        _kernels.shifted_statistics(X, shift, mean, moments, matrix, _resolve_n_threads(n_jobs))
+        work = n_samples * n_features * ((n_features + 3) // 2 if matrix else 2)
+        _kernels.shifted_statistics(X, shift, mean, moments, matrix, n_threads_for(n_jobs, work))
         # a NaN or inf anywhere in X makes its feature's mean or moment non-finite
         diagonal = moments[:: n_features + 1] if matrix else moments
         if not (np.isfinite(mean).all() and np.isfinite(diagonal).all()):
@@ -246,3 +244,31 @@ class GaussianStatistics:
             result._relative_mean = self._relative_mean.copy()
             result._scatter = self._scatter.copy()
         return result
+
+
+def mean_and_spread(statistics, ddof):
+    """Mean and variances (d,) or covariance (d, d) of `statistics`."""
+    if statistics.kind == "diagonal":
+        return statistics.mean, statistics.variance(ddof)
+    return statistics.mean, statistics.covariance(ddof)
+
+
+def exact_mean_and_spread(X, covariance, ddof, n_jobs):
+    """Mean and variances (d,) or covariance (d, d) of finite X, for data
+    whose sums of squared deviations overflow float64 (deviations beyond
+    about 1e154, as with variances near 1e300).
+
+    They are measured on a copy scaled per feature by a power of two, which
+    is exact, and scaled back, so the result only overflows when the variance
+    itself does.
+    """
+    largest = np.maximum(np.max(X, axis=0), -np.min(X, axis=0)).astype(np.float64)
+    # scale large features down to magnitudes below 1; small ones stay as they are
+    scale = np.ldexp(1.0, -np.maximum(np.frexp(largest)[1], 0))
+    scaled_mean, scaled_spread = mean_and_spread(
+        GaussianStatistics(covariance).update(X * scale, n_jobs=n_jobs), ddof)
+    # one factor at a time: scale**2 itself can underflow to 0
+    with np.errstate(over="ignore"):
+        if covariance == "diagonal":
+            return scaled_mean / scale, scaled_spread / scale / scale
+        return scaled_mean / scale, scaled_spread / scale[:, None] / scale[None, :]

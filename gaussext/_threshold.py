@@ -1,5 +1,6 @@
 """Choosing epsilon on labelled data by maximising F1."""
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from gaussext._validation import check_both_classes, check_labels, check_log_den
 __all__ = [
     "ThresholdResult",
     "anomalous_scores",
+    "contamination_quantile",
     "count_normals_by_interval",
     "distinct_anomalous_scores",
     "merge_interval_counts",
@@ -328,3 +330,19 @@ def grid_search(labels, probabilities, steps):
     return _result("grid", n_anomalies, labels.shape[0] - n_anomalies, thresholds, tp, fp,
                    precision, recall, f1, best,
                    epsilon=None if best is None else float(epsilons[best]))
+
+
+def contamination_quantile(values, q):
+    """The q-quantile of `values` with linear interpolation (NumPy's default
+    method), by one partial sort: O(n), several times cheaper than np.quantile."""
+    position = q * (values.shape[0] - 1)
+    lower = int(math.floor(position))
+    upper = min(lower + 1, values.shape[0] - 1)
+    partitioned = np.partition(values, upper)
+    high = float(partitioned[upper])
+    # everything left of `upper` is <= high; the largest of it is order statistic `lower`
+    low = float(partitioned[:upper].max()) if upper > lower else high
+    fraction = position - lower
+    if fraction == 0.0 or low == high:  # also keeps -inf from becoming NaN
+        return low
+    return low + (high - low) * fraction

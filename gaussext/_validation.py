@@ -9,12 +9,17 @@ that output is not finite.  Nothing here writes to the caller's array.
 
 import numbers
 import sys
+import warnings
 
 import numpy as np
 
 __all__ = [
     "NotFittedError",
     "not_fitted_error",
+    "check_is_fitted",
+    "check_feature_names",
+    "check_n_features",
+    "feature_names",
     "check_array",
     "check_both_classes",
     "check_finite",
@@ -52,6 +57,59 @@ def _sklearn_compatible_class(sklearn_class):
             "NotFittedError", (NotFittedError, sklearn_class), {"__module__": __name__}
         )
     return _compatible_classes[sklearn_class]
+
+
+def check_is_fitted(estimator):
+    """Raise NotFittedError unless `estimator` says it is fitted
+    (``__sklearn_is_fitted__``, the scikit-learn protocol)."""
+    if not estimator.__sklearn_is_fitted__():
+        raise not_fitted_error(
+            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
+            "appropriate arguments before using this estimator."
+        )
+
+
+def feature_names(X):
+    """Column names of a DataFrame-like X when they are all strings, else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = np.asarray(columns, dtype=object)
+    if names.ndim != 1 or not all(isinstance(name, str) for name in names):
+        return None
+    return names
+
+
+def check_feature_names(X, fitted_names, estimator_name):
+    """Compare X's column names with those seen at fit, as scikit-learn does:
+    warn when only one side has names, raise ValueError when they differ."""
+    names = feature_names(X)
+    if names is not None and fitted_names is None:
+        warnings.warn(
+            f"X has feature names, but {estimator_name} was fitted without feature names",
+            UserWarning, stacklevel=4,
+        )
+    elif names is None and fitted_names is not None and hasattr(X, "columns"):
+        warnings.warn(
+            f"X does not have valid feature names, but {estimator_name} was fitted with "
+            "feature names", UserWarning, stacklevel=4,
+        )
+    elif names is not None and (
+        len(names) != len(fitted_names) or np.any(names != fitted_names)
+    ):
+        raise ValueError(
+            "The feature names should match those that were passed during fit: "
+            f"expected {list(fitted_names)}, got {list(names)}"
+        )
+
+
+def check_n_features(X, expected, estimator_name):
+    """Raise ValueError unless 2-D X has `expected` columns."""
+    if X.shape[1] != expected:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {estimator_name} is expecting {expected} "
+            "features as input."
+        )
 
 
 def _describe_first_nonfinite(values):

@@ -31,9 +31,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 import numpy as np
 
 from gaussext import _threshold
-from gaussext._estimator import GaussianAnomalyDetector
+from gaussext._estimator import GaussianAnomalyDetector, check_params_for_statistics
 from gaussext._statistics import GaussianStatistics
-from gaussext._validation import check_array
+from gaussext._validation import check_array, check_is_fitted, check_n_features
 
 __all__ = ["fit", "predict", "score_samples", "select_threshold", "tune_threshold"]
 
@@ -109,8 +109,8 @@ def fit(X, covariance="diagonal", **params):
         :func:`select_threshold` and ``score_samples`` for an exact F1 optimum.
     """
     detector = GaussianAnomalyDetector(covariance, **params)
-    detector._validate_params()
-    detector._refuse_data_dependent_shrinkage("gaussext.dask.fit")
+    # before any work on the cluster
+    check_params_for_statistics(detector, "gaussext.dask.fit")
     X = _as_row_chunks(X)
     if X.shape[0] == 0:
         raise ValueError("X holds no rows: at least 2 are needed to fit")
@@ -120,13 +120,13 @@ def fit(X, covariance="diagonal", **params):
     # the last non-empty chunk gives epsilon
     last = next(i for i in reversed(range(X.numblocks[0])) if X.chunks[0][i] > 0)
     statistics, threshold_rows = dask.compute(_tree_reduce(parts, _merge), X.blocks[last])
-    return detector._fit_statistics(statistics, [check_array(threshold_rows)])
+    return detector.fit_statistics(statistics, threshold_rows)
 
 
 def _fitted_rows(detector, X):
-    detector._check_fitted()
+    check_is_fitted(detector)
     X = _as_row_chunks(X)
-    detector._check_n_features(X, detector.n_features_in_)
+    check_n_features(X, detector.n_features_in_, type(detector).__name__)
     return X
 
 
@@ -229,4 +229,4 @@ def tune_threshold(detector, X_val, y_val):
         and ``offset_`` are updated.
     """
     scores = score_samples(detector, X_val).persist()
-    return detector._keep_threshold(select_threshold(y_val, scores))
+    return detector.set_threshold(select_threshold(y_val, scores))

@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from gaussext._threshold import ThresholdResult, select_threshold
-from gaussext._validation import check_array, check_labels
+from gaussext._validation import check_array, check_is_fitted, check_labels, check_n_features
 
 __all__ = ["anomalies", "density_contours", "histograms", "report", "save_report",
            "threshold_curve", "threshold_curves"]
@@ -35,7 +35,7 @@ def _marginal(detector, features):
     A Gaussian's marginal over a subset of coordinates is the Gaussian with
     the sub-vector of the mean and the sub-block of the covariance.
     """
-    detector._check_fitted()
+    check_is_fitted(detector)
     index = np.asarray(features)
     if hasattr(detector, "covariance_"):
         covariance = detector.covariance_[np.ix_(index, index)]
@@ -76,9 +76,9 @@ def _names(detector, X, feature_names):
 
 
 def _check_data(detector, X, features=None):
-    detector._check_fitted()
+    check_is_fitted(detector)
     X = check_array(X)
-    detector._check_n_features(X, detector.n_features_in_)
+    check_n_features(X, detector.n_features_in_, type(detector).__name__)
     if features is not None:
         features = tuple(int(f) for f in features)
         if len(features) != 2 or len(set(features)) != 2 or not all(

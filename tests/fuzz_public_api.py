@@ -1,9 +1,13 @@
 """Coverage-guided fuzz target (atheris) over the entry points that reach the kernels.
 
-Run for a bounded time, as CI does on the debug build (bounds checks on)::
+CI runs it deterministically on the debug build (bounds checks on): the
+committed corpus, then a fixed number of inputs from a fixed seed::
 
     pip install '.[fuzz]'
-    python tests/fuzz_public_api.py -max_total_time=60
+    python tests/fuzz_public_api.py NEW_DIR tests/fuzz_corpus -seed=20261129 -runs=120000
+
+Open-ended fuzzing (random seed, bounded time) is a developer's command; see
+``tests/fuzz_corpus/README.md`` for what to do with what it finds.
 
 Each input is decoded into one call — fit, partial_fit over chunks, score,
 predict, decision_function, explain, tune_threshold or select_threshold — with a chosen dtype, memory layout,

@@ -278,7 +278,8 @@ BAD_ESTIMATOR_PARAMETERS = [
     ({"covariance": "full", "shrinkage": 1.5}, ValueError, r"shrinkage must be <= 1\.0"),
     ({"covariance": "full", "shrinkage": np.nan}, ValueError, r"shrinkage must be finite"),
     ({"n_jobs": 0}, ValueError, r"n_jobs must be a non-zero integer or None, got 0"),
-    ({"n_jobs": 1.5}, TypeError, r"n_jobs must be an integer"),
+    ({"n_jobs": 1.5}, TypeError, r"n_jobs must be None or an integer, got 1.5 of type float"),
+    ({"n_jobs": True}, TypeError, r"n_jobs must be None or an integer, got True of type bool"),
 ]
 
 

@@ -106,10 +106,12 @@ class Model:
         self.X, self.names = X, names
 
     def write(self, path):
-        det = GaussianAnomalyDetector().fit(self.X)
+        X = self.X
         if self.names is not None:
-            det.feature_names_in_ = np.asarray(self.names, dtype=object)
-        det.save(path)
+            import pandas as pd
+
+            X = pd.DataFrame(np.asarray(X), columns=list(self.names))
+        GaussianAnomalyDetector().fit(X).save(path)
 
 
 #: Bad input of every kind: (argv, files written first, exit status, fragment of

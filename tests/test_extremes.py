@@ -28,7 +28,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from gaussext import GaussianAnomalyDetector
+from gaussext import ConditioningWarning, GaussianAnomalyDetector
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -242,3 +242,60 @@ def test_chunks_spread_over_the_whole_float64_range_are_refused_cleanly():
     detector.partial_fit(np.array([[-1.5e308]]))  # one row: only accumulated
     with pytest.raises(ValueError, match=r"feature\(s\) 0 overflows float64"):
         detector.partial_fit(np.array([[1.5e308]]))
+
+
+def test_full_model_scores_a_point_beyond_float64_standardisation_as_minus_inf_not_nan():
+    """A finite float64 point at -1.8e308 with a feature of standard
+    deviation 1e-3: its standardised residual overflows to -inf, and the
+    kernel's product W s meets inf * 0 (NaN).  The row is rescored on exactly
+    rescaled residuals: -inf (a density below float64's range), never NaN, in
+    score_samples, decision_function, predict and explain.  The fuzz input
+    that found it is tests/fuzz_corpus/decision-function-nan-far-point."""
+    X = np.array([[-0.0, 0.0], [0.0, 0.0], [0.0, -3.0], [0.0, 0.0], [-0.0, -0.0], [-0.0, -0.0]])
+    with pytest.warns(ConditioningWarning, match="6 samples for 2 features"):
+        detector = GaussianAnomalyDetector("full", contamination=1e-9, reg_covar=1e-6,
+                                           n_jobs=2).fit(X)
+    points = np.zeros((13, 2))
+    points[0, 0] = -np.finfo(np.float64).max
+    scores = detector.score_samples(points)
+    assert scores[0] == -np.inf and np.all(np.isfinite(scores[1:]))
+    assert np.array_equal(scores[1:], detector.score_samples(points[1:]))
+    assert detector.decision_function(points)[0] == -np.inf
+    assert detector.predict(points)[0] == -1
+    contributions = detector.explain(points)
+    assert contributions[0, 0] == np.inf and np.isfinite(contributions[0, 1])
+
+
+@pytest.mark.parametrize("point", [[1e305, 1e305], [1e300, -1e300], [-1.7e308, 1.7e308]])
+def test_full_model_far_points_of_correlated_features_are_minus_inf_not_nan(point):
+    """With correlation 0.99995 the whitening's terms for a point 1e300 out
+    overflow with opposite signs (inf - inf).  The exact squared distance of
+    such a point, computed in rational arithmetic from the fitted parameters,
+    exceeds float64's range by hundreds of orders of magnitude, so -inf is
+    the float64 answer."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(500, 2)) @ np.array([[1.0, 0.99995], [0.0, 0.01]])
+    detector = GaussianAnomalyDetector("full").fit(X)
+    mean = [Fraction(v) for v in detector.mean_.tolist()]
+    (a, b), (_, c) = [[Fraction(v) for v in row] for row in detector.covariance_.tolist()]
+    u, v = Fraction(point[0]) - mean[0], Fraction(point[1]) - mean[1]
+    squared_distance = (c * u * u - 2 * b * u * v + a * v * v) / (a * c - b * b)
+    assert squared_distance > Fraction(10) ** 400
+    score = detector.score_samples(np.array([point]))[0]
+    assert score == -np.inf
+    assert detector.decision_function(np.array([point]))[0] == -np.inf
+
+
+def test_decision_function_with_an_epsilon_of_zero_is_never_nan():
+    """The grid search over identical scores finds no candidate and keeps
+    epsilon = 0 (log_epsilon_ = -inf), which flags nothing: a point of
+    density 0 (score -inf) is not below it either, so its decision is 0.0,
+    not -inf - -inf = NaN, and predict says +1 for every point."""
+    rng = np.random.default_rng(3)
+    detector = GaussianAnomalyDetector("full").fit(rng.normal(size=(200, 2)))
+    result = detector.tune_threshold(np.ones((4, 2)), [0, 1, 0, 1], method="grid")
+    assert result.log_epsilon == -np.inf and detector.offset_ == -np.inf
+    points = np.array([[0.0, 0.0], [-np.finfo(np.float64).max, 0.0]])
+    assert detector.score_samples(points)[1] == -np.inf
+    assert detector.decision_function(points).tolist() == [np.inf, 0.0]
+    assert detector.predict(points).tolist() == [1, 1]

@@ -52,7 +52,8 @@ def _encoded(metadata):
 def test_round_trip_reproduces_scores_exactly(tmp_path, params, dtype):
     detector = GaussianAnomalyDetector(**params).fit(X.astype(dtype))
     loaded = GaussianAnomalyDetector.load(_saved(tmp_path, detector))
-    assert loaded.get_params() == detector.get_params()
+    # the thread count is the running machine's, never the file's
+    assert loaded.get_params() == {**detector.get_params(), "n_jobs": None}
     assert np.array_equal(loaded.score_samples(X_NEW), detector.score_samples(X_NEW))
     assert np.array_equal(loaded.predict(X_NEW), detector.predict(X_NEW))
     assert loaded.log_epsilon_ == detector.log_epsilon_
@@ -176,3 +177,22 @@ def test_a_pickled_payload_is_never_executed(tmp_path):
     with pytest.raises(ValueError, match="cannot be read as an .npz archive"):
         GaussianAnomalyDetector.load(path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("stored_n_jobs", [10**6, -(10**6), 2**31 - 1])
+def test_a_thread_count_in_a_model_file_is_never_used(tmp_path, stored_n_jobs):
+    """A file that carries a thread count (as version 0.1 wrote them, or
+    edited to 10**6) loads with n_jobs=None: threads are decided by the
+    machine that scores, clipped to its usable cores.  Saving writes none."""
+    path = _saved(tmp_path, GaussianAnomalyDetector("full", n_jobs=2).fit(X))
+    assert "n_jobs" not in _metadata(path)["params"]
+    metadata = _metadata(path)
+    metadata["params"]["n_jobs"] = stored_n_jobs
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["metadata"] = _encoded(metadata)
+    np.savez(path, **arrays)
+    loaded = GaussianAnomalyDetector.load(path)
+    assert loaded.n_jobs is None
+    reference = GaussianAnomalyDetector("full", n_jobs=1).fit(X)
+    assert np.array_equal(loaded.score_samples(X_NEW), reference.score_samples(X_NEW))

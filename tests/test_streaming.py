@@ -152,7 +152,7 @@ def test_statistics_errors_name_what_is_wrong():
         GaussianStatistics().mean
     with pytest.raises(ValueError, match=r"of 2 row\(s\) define no variance with ddof=2"):
         three.variance(ddof=2)
-    with pytest.raises(TypeError, match="n_jobs must be an integer, got 1.5"):
+    with pytest.raises(TypeError, match="n_jobs must be None or an integer, got 1.5"):
         three.update(np.ones((2, 3)), n_jobs=1.5)
     with pytest.raises(ValueError, match="Expected a 2-D array for X, got a 1-D array"):
         three.update(np.ones(3))

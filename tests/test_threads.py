@@ -1,6 +1,7 @@
 """Threads: scoring from many Python threads, the GIL released in the kernels,
 and results that do not depend on how often or on how many threads they run."""
 
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,41 +34,52 @@ def test_eight_python_threads_score_one_model_as_serial_scoring_does(covariance)
         assert np.array_equal(expected, actual)
 
 
-def _count_until(event, ticks):
-    while not event.is_set():
+def _tick_while_allowed(done, ticks):
+    """Append to `ticks` whenever this thread holds the GIL, and give it up
+    at once each time (time.sleep(0) releases it)."""
+    while not done.is_set():
         ticks.append(None)
+        time.sleep(0)
 
 
-def _ticks_per_second():
-    """How fast one Python thread appends to a list, running alone for 50 ms."""
-    ticks, stop = [], threading.Event()
-    timer = threading.Timer(0.05, stop.set)
-    start = time.perf_counter()
-    timer.start()
-    _count_until(stop, ticks)
-    return len(ticks) / (time.perf_counter() - start)
+@pytest.mark.parametrize("kernel", ["diagonal", "full", "statistics"])
+def test_kernels_release_the_gil(kernel):
+    """With the interpreter's switch interval set to 1000 s, the main thread
+    never hands the GIL over on its own: another thread can run only while
+    the main thread is in a section that releases it.  So a ticking thread
+    gains ticks during a kernel call if, and only if, the kernel releases
+    the GIL: a count, not a timing.  The call is repeated (at most 20 times)
+    until a tick lands, which a GIL-holding kernel never allows."""
+    X = _data(300_000, 8)
+    detector = GaussianAnomalyDetector("full" if kernel == "full" else "diagonal",
+                                       n_jobs=1).fit(X[:5_000])
+    gaussian = detector._fitted.gaussian
+    if kernel == "statistics":
+        from gaussext import GaussianStatistics
 
-
-@pytest.mark.parametrize("covariance", COVARIANCES)
-def test_kernels_release_the_gil(covariance):
-    """While the main thread scores a large array on one OpenMP thread, a
-    pure-Python thread on the other core keeps counting for most of the call.
-    Were the GIL held through the kernel, the counter could only run in the
-    call's short Python parts, one switch interval (5 ms) at a time."""
-    X = _data(3_000_000, 8)
-    detector = GaussianAnomalyDetector(covariance, n_jobs=1).fit(X[:5_000])
-    rate = _ticks_per_second()
+        def call():
+            GaussianStatistics("full").update(X, n_jobs=1)
+    else:
+        def call():
+            gaussian.log_density(X, n_jobs=1)
     done, ticks = threading.Event(), []
-    counter = threading.Thread(target=_count_until, args=(done, ticks))
-    counter.start()
-    start = time.perf_counter()
-    detector.score_samples(X)
-    elapsed = time.perf_counter() - start
-    done.set()
-    counter.join()
-    assert elapsed > 0.02  # long enough for the comparison to mean something
-    # a quarter of what running alone would give: far above 5 ms worth
-    assert len(ticks) > 0.25 * rate * elapsed
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
+    try:
+        ticker = threading.Thread(target=_tick_while_allowed, args=(done, ticks))
+        ticker.start()
+        gained = 0
+        for _ in range(20):
+            before = len(ticks)  # the ticker cannot run between here and the kernel
+            call()
+            gained = len(ticks) - before
+            if gained:
+                break
+    finally:
+        done.set()
+        sys.setswitchinterval(interval)
+        ticker.join()
+    assert gained > 0
 
 
 @pytest.mark.parametrize("covariance", COVARIANCES)

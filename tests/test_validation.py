@@ -18,7 +18,8 @@ GOOD = RNG.normal(size=(50, 3))
 def test_zero_variance_feature_named(covariance):
     X = GOOD.copy()
     X[:, 1] = 4.2
-    remedy = "variance_floor > 0 or reg_covar > 0" if covariance == "diagonal" else "reg_covar > 0"
+    remedy = ("variance_floor > 0 or reg_covar > 0" if covariance == "diagonal"
+              else "reg_covar > 0 or shrinkage='ledoit-wolf'")
     with pytest.raises(ValueError, match=rf"Feature\(s\) 1 have zero variance.*set {remedy}\.$"):
         GaussianAnomalyDetector(covariance).fit(X)
     det = GaussianAnomalyDetector(covariance, reg_covar=1e-3).fit(X)
@@ -91,11 +92,17 @@ def test_lists_accepted():
 
 
 def test_full_model_reports_rank_and_condition_number():
-    """rank_ and condition_number_ are NumPy's for the fitted covariance."""
-    X = RNG.normal(size=(500, 4)) * [1.0, 10.0, 0.1, 3.0]
+    """rank_ and condition_number_ are NumPy's for the fitted covariance
+    scaled to unit variances (the correlation matrix): the features' units
+    (here 0.1 to 10) do not change them."""
+    X = RNG.normal(size=(500, 4)) * [1.0, 10.0, 0.1, 3.0] @ (np.eye(4) + 0.4)
     det = GaussianAnomalyDetector("full").fit(X)
-    assert det.rank_ == 4 == np.linalg.matrix_rank(det.covariance_)
-    assert det.condition_number_ == pytest.approx(np.linalg.cond(det.covariance_), rel=1e-8)
+    std = np.sqrt(np.diagonal(det.covariance_))
+    correlation = det.covariance_ / np.outer(std, std)
+    assert det.rank_ == 4 == np.linalg.matrix_rank(correlation)
+    assert det.condition_number_ == pytest.approx(np.linalg.cond(correlation), rel=1e-8)
+    rescaled = GaussianAnomalyDetector("full").fit(X * [1e6, 1e-6, 1.0, 1e3])
+    assert rescaled.condition_number_ == pytest.approx(det.condition_number_, rel=1e-8)
 
 
 def test_few_samples_per_feature_warn():
@@ -116,7 +123,8 @@ def test_ill_conditioned_covariance_warns_with_its_condition_number():
     nearly_dependent = base[:, 0] + base[:, 1] + 1e-6 * RNG.normal(size=2000)
     X = np.column_stack([base, nearly_dependent])
     with pytest.warns(gaussext.ConditioningWarning,
-                      match=r"ill-conditioned \(condition number .*e\+1[0-9]\).*reg_covar"):
+                      match=r"ill-conditioned \(condition number .*e\+1[0-9] after scaling each "
+                            r"feature to unit variance\).*reg_covar"):
         det = GaussianAnomalyDetector("full").fit(X)
     assert det.rank_ == 4 and det.condition_number_ > 1e10
 
