@@ -524,8 +524,9 @@ def build_parser():
     parser = _Parser(
         prog="gaussext",
         description="Gaussian anomaly detection, exact and in log space. Data: CSV with a "
-                    "header row, .npy or .npz. Exit status: 1 for unusable data or files, 2 "
-                    "for command-line errors.",
+                    "header row, .npy, .npz, or with gaussext[arrow] .parquet and .feather; "
+                    "CSV and Arrow files are read in chunks, in bounded memory. Exit status: "
+                    "1 for unusable data or files, 2 for command-line errors.",
     )
     parser.add_argument("--version", action="version", version=f"gaussext {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
