@@ -108,7 +108,7 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
         + ([("GAUSSEXT_DISABLE_DISPATCH", "1")] if DISABLE_DISPATCH else []),
     )
-    for name in ("_blas", "_kernels")
+    for name in ("_blas", "_kernels", "_csvparse")
 ]
 
 setup(

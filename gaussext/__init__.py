@@ -29,6 +29,11 @@ each feature), ``gaussext.plot`` (figures; needs the ``gaussext[plot]`` extra),
 ``gaussext.dask`` (Dask arrays; needs the ``gaussext[dask]`` extra).
 """
 
+from gaussext._blas_loader import preload_blas_tables
+
+# The kernels need BLAS function pointers, not the whole of scipy.linalg.
+preload_blas_tables()
+
 try:
     from gaussext import _kernels  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on how it was run
@@ -41,11 +46,33 @@ except ImportError as exc:  # pragma: no cover - depends on how it was run
 from gaussext._estimator import GaussianAnomalyDetector
 from gaussext._gaussian import ConditioningWarning
 from gaussext._evaluate import Evaluation, evaluate
-from gaussext._transform import GaussianizingTransformer
 from gaussext._outofcore import fit_file, score_file, tune_file
 from gaussext._statistics import GaussianStatistics
 from gaussext._threshold import ThresholdResult, select_threshold
 from gaussext._validation import NotFittedError
+
+# Names whose modules are slow to import (scipy.stats, matplotlib, dask):
+# loaded on first use, so that `import gaussext` and the command line start fast.
+_LAZY_NAMES = {"GaussianizingTransformer": "gaussext._transform"}
+_LAZY_MODULES = ("compat", "dask", "datasets", "diagnostics", "oracle", "plot")
+
+
+def __getattr__(name):
+    import importlib
+
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    elif name in _LAZY_MODULES:
+        value = importlib.import_module(f"gaussext.{name}")
+    else:
+        raise AttributeError(f"module 'gaussext' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_NAMES) | set(_LAZY_MODULES))
+
 
 __version__ = "0.1.0"
 

@@ -151,12 +151,13 @@ class NpyFile:
                 progress_bar.update(stop - start)
 
 
-def progress_bar(total, progress, description):
-    """A tqdm bar over `total` rows: shown when `progress` is True, or when it
-    is None and stderr is a terminal; silent otherwise."""
+def progress_bar(total, progress, description, delay=0.0):
+    """A tqdm bar over `total` rows (None: unknown, then rows and rows/s are
+    shown): shown when `progress` is True, or when it is None and stderr is
+    a terminal; silent otherwise.  It appears only after `delay` seconds."""
     from tqdm import tqdm
 
     if progress is None:
         progress = sys.stderr is not None and sys.stderr.isatty()
     return tqdm(total=total, desc=description, unit="rows", unit_scale=True,
-                disable=not progress, file=sys.stderr)
+                disable=not progress, file=sys.stderr, delay=delay)

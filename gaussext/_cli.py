@@ -17,9 +17,12 @@ import warnings
 import numpy as np
 
 from gaussext import __version__
+from gaussext._arrow import is_arrow_path
+from gaussext._chunked import Rows, fit_rows, progress, score_rows
 from gaussext._estimator import GaussianAnomalyDetector
 from gaussext._files import atomic_path, refuse_overwriting_inputs
 from gaussext._io import DataError, _parse_float, read_table, write_records
+from gaussext._sources import open_source, select_features
 from gaussext._threshold import select_threshold
 from gaussext.datasets import make_demo_split
 
@@ -119,22 +122,33 @@ def _flagged_rows(detector, X, names, log_density, k):
     return flagged, tops
 
 
-def _flagged_table(X, names, log_density, labels, flagged, tops, row_label):
-    """Text table of the flagged rows, with their top features."""
-    rows = []
-    for position, i in enumerate(flagged):
-        row = [row_label(i), *(f"{v:.4g}" for v in X[i]), f"{log_density[i]:.4g}"]
-        if labels is not None:
-            row.append("anomaly" if labels[i] else "normal")
-        if tops is not None:
-            row.append(_describe_top(tops[position]))
-        rows.append(row)
+def _shown_row(label, x, log_density, is_anomaly, top):
+    """One row of the flagged table (`is_anomaly`, `top`: None when not shown)."""
+    row = [label, *(f"{v:.4g}" for v in x), f"{log_density:.4g}"]
+    if is_anomaly is not None:
+        row.append("anomaly" if is_anomaly else "normal")
+    if top is not None:
+        row.append(_describe_top(top))
+    return row
+
+
+def _shown_table(names, rows, with_labels, with_tops):
+    """Text table of flagged rows made by _shown_row."""
     header = ["row", *names, "log p(x)"]
-    if labels is not None:
+    if with_labels:
         header.append("label")
-    if tops is not None:
+    if with_tops:
         header.append("top features (-log p above its value at the mean)")
     return _format_table(header, rows)
+
+
+def _flagged_table(X, names, log_density, labels, flagged, tops, row_label):
+    """Text table of the flagged rows, with their top features."""
+    rows = [_shown_row(row_label(i), X[i], log_density[i],
+                       None if labels is None else labels[i],
+                       None if tops is None else tops[position])
+            for position, i in enumerate(flagged)]
+    return _shown_table(names, rows, labels is not None, tops is not None)
 
 
 def run_demo(covariance="diagonal", seed=0, n_train=2000, n_val=500, method="exact", out=None,
@@ -219,23 +233,23 @@ def _load_model(path):
         raise DataError(f"{path} is a directory, not a model file") from exc
 
 
-def _model_features(detector, table, label_column, columns=None):
-    """(X, names) of `table` laid out as `detector` was fitted: the given
-    `columns`, else the model's own columns by name, else every numeric one."""
+def _model_features(detector, source, label_column, columns=None):
+    """(columns to read, names to show, chosen_for_user) of `source` laid out
+    as `detector` was fitted: the given `columns`, else the model's own
+    columns by name, else every numeric one."""
     fitted = getattr(detector, "feature_names_in_", None)
-    if fitted is not None and table.has_header and columns is None:
-        missing = [name for name in fitted if name not in table.names]
+    if fitted is not None and source.has_header and columns is None:
+        missing = [name for name in fitted if name not in source.names]
         if missing:
-            raise DataError(f"{table.path} lacks column(s) {missing} that the model was "
+            raise DataError(f"{source.path} lacks column(s) {missing} that the model was "
                             f"fitted on (it was fitted on {list(fitted)})")
-        return table.features(list(fitted))
-    X, names = table.features(columns, exclude=(label_column,))
-    if X.shape[1] != detector.n_features_in_:
-        raise DataError(f"{table.path} has {X.shape[1]} numeric feature column(s) ({names}), "
-                        f"but the model was fitted on {detector.n_features_in_}")
-    if fitted is not None:
-        names = list(fitted)
-    return X, names
+        return list(fitted), list(fitted), False
+    features, chosen_for_user = select_features(source, columns, exclude=(label_column,))
+    if len(features) != detector.n_features_in_:
+        raise DataError(f"{source.path} has {len(features)} numeric feature column(s) "
+                        f"({features}), but the model was fitted on {detector.n_features_in_}")
+    names = list(fitted) if fitted is not None else features
+    return features, names, chosen_for_user
 
 
 class _NamedColumns:
@@ -249,53 +263,60 @@ class _NamedColumns:
         return self.values if dtype is None else self.values.astype(dtype)
 
 
-def _fit(args, table, X, names):
-    """A detector fitted on X as the options say, knowing CSV column names."""
-    detector = GaussianAnomalyDetector(args.covariance, contamination=args.contamination,
-                                       reg_covar=args.reg_covar,
-                                       variance_floor=args.variance_floor)
-    return detector.fit(_NamedColumns(X, names) if table.has_header else X)
+def _detector(args):
+    return GaussianAnomalyDetector(args.covariance, contamination=args.contamination,
+                                   reg_covar=args.reg_covar, variance_floor=args.variance_floor)
+
+
+def _fit(detector, source, rows):
+    """fit_rows, knowing CSV column names: returns the training scores or None."""
+    wrap = (lambda X: _NamedColumns(X, rows.features)) if source.has_header else None
+    return fit_rows(detector, rows, wrap)
 
 
 # -- commands ----------------------------------------------------------------
 
 def cmd_fit(args, say):
     _refuse_destroying_inputs([("model", args.model)], [args.data])
-    table = read_table(args.data)
-    X, names = table.features(args.columns, exclude=(args.label_column,))
-    detector = _fit(args, table, X, names)
+    source = open_source(args.data)
+    features, chosen = select_features(source, args.columns, exclude=(args.label_column,))
+    with progress("fit") as bar:
+        rows = Rows(source, features, chosen_for_user=chosen, bar=bar)
+        detector = _detector(args)
+        _fit(detector, source, rows)
     detector.save(args.model)
-    say(f"fitted a {args.covariance} Gaussian on {X.shape[0]} rows x {X.shape[1]} features "
-        f"of {args.data}")
-    say(_parameter_table(detector, names))
+    say(f"fitted a {args.covariance} Gaussian on {detector.statistics_.n_samples} rows x "
+        f"{len(features)} features of {args.data}")
+    say(_parameter_table(detector, features))
     say(f"epsilon = {detector.epsilon_:.10g} (log epsilon = {detector.log_epsilon_:.10g}; "
         f"contamination {args.contamination}: until 'gaussext tune' sets it from labels)")
     say(f"wrote {args.model}")
 
 
-def _tune(detector, X, labels, column, method):
-    """tune_threshold, with the label column named in its errors, scoring X
-    once: returns (ThresholdResult, log p(X))."""
-    log_density = detector.score_samples(X)
+def _tune(detector, labels, log_density, column, method):
+    """select_threshold with the label column named in its errors; the
+    detector keeps the result."""
     try:
         result = select_threshold(labels, log_density, method=method)
     except ValueError as exc:
         raise DataError(f"labels {column!r}: {exc}") from exc
-    return detector.set_threshold(result), log_density
+    return detector.set_threshold(result)
 
 
 def cmd_tune(args, say):
     # the model itself is replaced by its tuned self unless --out says where
     _refuse_destroying_inputs([("tuned model", args.out or args.model)], [args.data])
     detector = _load_model(args.model)
-    table = read_table(args.data)
-    labels = table.labels(args.label_column)
-    X, _ = _model_features(detector, table, args.label_column, args.columns)
-    result, _ = _tune(detector, X, labels, args.label_column, args.method)
+    source = open_source(args.data)
+    features, _, chosen = _model_features(detector, source, args.label_column, args.columns)
+    with progress("tune") as bar:
+        rows = Rows(source, features, args.label_column, chosen_for_user=chosen, bar=bar)
+        log_density = score_rows(detector, rows)
+        result = _tune(detector, rows.labels(), log_density, args.label_column, args.method)
     target = args.out or args.model
     detector.save(target)
     say(f"epsilon = {result.epsilon:.10g}   (log epsilon = {result.log_epsilon:.10g}; "
-        f"{args.method} F1 search on {X.shape[0]} labelled rows of {args.data})")
+        f"{args.method} F1 search on {log_density.shape[0]} labelled rows of {args.data})")
     say(_scores_line(result))
     say(f"wrote {target}")
 
@@ -304,36 +325,87 @@ def _record_fields(k):
     return ["row", "log_density", "decision", "anomaly"] + (["top_features"] if k else [])
 
 
-def _score_records(detector, log_density, flagged, tops, k):
-    """One record per row; top features (when k > 0) for the flagged ones."""
-    top_of = dict(zip(flagged.tolist(), tops)) if tops is not None else {}
-    for i in range(log_density.shape[0]):
-        record = {"row": i, "log_density": float(log_density[i]),
-                  "decision": float(log_density[i] - detector.log_epsilon_),
-                  "anomaly": int(log_density[i] < detector.log_epsilon_)}
-        if k:
-            record["top_features"] = _describe_top(top_of[i]) if i in top_of else ""
-        yield record
+def _write_out(path, fieldnames, records):
+    """Records to a .csv or .json file, or (gaussext[arrow]) .parquet or .feather."""
+    if is_arrow_path(path):
+        from gaussext import _arrow
+
+        with atomic_path(path) as temporary:  # as every other output: whole or not at all
+            return _arrow.write_records(temporary, fieldnames, records)
+    return write_records(path, fieldnames, records)
+
+
+class _Flagged:
+    """Rows met so far, the flagged ones among them, and the first `show`
+    flagged rows as table rows."""
+
+    def __init__(self, show):
+        self.show, self.n_rows, self.count, self.rows = show, 0, 0, []
+
+    def add(self, detector, chunk, scores, names, k, labels=None):
+        """Count the chunk's flagged rows and keep those still to show; returns
+        {row in chunk: top features} of its flagged rows (empty when k = 0)."""
+        hits, tops = _flagged_rows(detector, chunk.X, names, scores, k)
+        top_of = dict(zip(hits.tolist(), tops)) if tops is not None else {}
+        for i in hits[:max(0, self.show - len(self.rows))]:
+            self.rows.append(_shown_row(
+                chunk.row_label(i), chunk.X[i], scores[i],
+                None if labels is None else labels[chunk.start + i], top_of.get(i)))
+        self.n_rows += chunk.X.shape[0]
+        self.count += hits.size
+        return top_of
+
+
+def _chunk_scores(detector, chunk, log_density):
+    """The chunk's scores: computed, or read from every row's `log_density`."""
+    if log_density is None:
+        return detector.score_samples(chunk.X)
+    return log_density[chunk.start:chunk.start + chunk.X.shape[0]]
+
+
+def _score_records(detector, rows, names, k, flagged, log_density=None, labels=None):
+    """One record per row of `rows` (scored here unless `log_density` holds
+    every row's score), top features (k > 0) for the flagged ones, which
+    `flagged` counts and shows."""
+    for chunk in rows:
+        scores = _chunk_scores(detector, chunk, log_density)
+        top_of = flagged.add(detector, chunk, scores, names, k, labels)
+        for i in range(chunk.X.shape[0]):
+            record = {"row": chunk.start + i, "log_density": float(scores[i]),
+                      "decision": float(scores[i] - detector.log_epsilon_),
+                      "anomaly": int(scores[i] < detector.log_epsilon_)}
+            if k:
+                record["top_features"] = _describe_top(top_of[i]) if i in top_of else ""
+            yield record
+
+
+def _say_flagged(say, flagged, names, with_labels, with_tops):
+    """The table of the first --show flagged rows, and how many more there are."""
+    if not flagged.rows:
+        return
+    say(_shown_table(names, flagged.rows, with_labels, with_tops))
+    if flagged.count > len(flagged.rows):
+        say(f"(the first {len(flagged.rows)} of {flagged.count} flagged rows; --show N shows "
+            "more, --out FILE keeps every row's score)")
 
 
 def cmd_score(args, say):
     _refuse_destroying_inputs([("scores", args.out)], [args.model, args.data])
     detector = _load_model(args.model)
-    table = read_table(args.data)
-    X, names = _model_features(detector, table, args.label_column, args.columns)
-    log_density = detector.score_samples(X)
-    k = min(args.explain, X.shape[1])
-    flagged, tops = _flagged_rows(detector, X, names, log_density, k)
-    records = _score_records(detector, log_density, flagged, tops, k)
-    if args.out is None:
-        write_records(sys.stdout, _record_fields(k), records, format="csv")
-        return
-    write_records(args.out, _record_fields(k), records)
-    text = _flagged_table(X, names, log_density, None, flagged, tops, table.row_label)
-    say(f"scored {X.shape[0]} rows of {args.data}: {flagged.size} flagged "
+    source = open_source(args.data)
+    features, names, chosen = _model_features(detector, source, args.label_column, args.columns)
+    k = min(args.explain, len(features))
+    flagged = _Flagged(args.show)
+    with progress("score") as bar:
+        rows = Rows(source, features, chosen_for_user=chosen, bar=bar)
+        records = _score_records(detector, rows, names, k, flagged)
+        if args.out is None:
+            write_records(sys.stdout, _record_fields(k), records, format="csv")
+            return
+        _write_out(args.out, _record_fields(k), records)
+    say(f"scored {flagged.n_rows} rows of {args.data}: {flagged.count} flagged "
         f"(p(x) < epsilon = {detector.epsilon_:.6g})")
-    if flagged.size:
-        say(text)
+    _say_flagged(say, flagged, names, False, k > 0)
     say(f"wrote {args.out}")
 
 
@@ -341,43 +413,55 @@ def cmd_detect(args, say):
     _refuse_destroying_inputs([("model", args.model), ("scores", args.out),
                                ("figure", args.plot)], [args.data])
     plot = _plot_module(args.plot)
-    table = read_table(args.data)
-    labels = table.labels(args.label_column) if args.label_column else None
-    X, names = table.features(args.columns, exclude=(args.label_column,))
-    detector = _fit(args, table, X, names)
-    say(f"{args.data}: {X.shape[0]} rows, features {', '.join(names)}"
-        + (f"; labels {args.label_column!r} ({int(labels.sum())} anomalies)"
-           if labels is not None else ""))
-    say(f"model: {args.covariance} Gaussian, maximum-likelihood fit")
+    source = open_source(args.data)
+    features, chosen = select_features(source, args.columns, exclude=(args.label_column,))
+    with progress("detect") as bar:
+        rows = Rows(source, features, args.label_column, chosen_for_user=chosen, bar=bar)
+        detector = _detector(args)
+        log_density = _fit(detector, source, rows)
+        if log_density is None:
+            log_density = score_rows(detector, rows)
+        labels = rows.labels() if args.label_column else None
+        say(f"{args.data}: {log_density.shape[0]} rows, features {', '.join(features)}"
+            + (f"; labels {args.label_column!r} ({int(labels.sum())} anomalies)"
+               if labels is not None else ""))
+        say(f"model: {args.covariance} Gaussian, maximum-likelihood fit")
+        say()
+        say(_parameter_table(detector, features))
+        say()
+        result = None
+        if labels is not None:
+            result = _tune(detector, labels, log_density, args.label_column, args.method)
+            say(f"epsilon = {result.epsilon:.10g}   (log epsilon = {result.log_epsilon:.10g}; "
+                f"{args.method} F1 search on the labelled rows)")
+            say(_scores_line(result))
+        else:
+            say(f"epsilon = {detector.epsilon_:.10g}   (log epsilon = "
+                f"{detector.log_epsilon_:.10g}; the {args.contamination} quantile of the "
+                "training scores: no labels given)")
+        k = min(args.explain, len(features))
+        flagged = _Flagged(args.show)
+        records = _score_records(detector, rows, features, k, flagged, log_density, labels)
+        if args.out:
+            _write_out(args.out, _record_fields(k), records)
+        else:  # only the rows to show: read until they are found
+            for chunk in rows:
+                if len(flagged.rows) >= flagged.show:
+                    break
+                flagged.add(detector, chunk, _chunk_scores(detector, chunk, log_density),
+                            features, k, labels)
+            flagged.count = int(np.count_nonzero(log_density < detector.log_epsilon_))
     say()
-    say(_parameter_table(detector, names))
-    say()
-    result = None
-    if labels is not None:
-        result, log_density = _tune(detector, X, labels, args.label_column, args.method)
-        say(f"epsilon = {result.epsilon:.10g}   (log epsilon = {result.log_epsilon:.10g}; "
-            f"{args.method} F1 search on the labelled rows)")
-        say(_scores_line(result))
-    else:
-        say(f"epsilon = {detector.epsilon_:.10g}   (log epsilon = {detector.log_epsilon_:.10g}; "
-            f"the {args.contamination} quantile of the training scores: no labels given)")
-        log_density = detector.score_samples(X)
-    k = min(args.explain, X.shape[1])
-    flagged, tops = _flagged_rows(detector, X, names, log_density, k)
-    text = _flagged_table(X, names, log_density, labels, flagged, tops, table.row_label)
-    say()
-    say(f"flagged rows (p(x) < epsilon): {flagged.size}")
-    if flagged.size:
-        say(text)
+    say(f"flagged rows (p(x) < epsilon): {flagged.count}")
+    _say_flagged(say, flagged, features, labels is not None, k > 0)
     if args.model:
         detector.save(args.model)
         say(f"wrote {args.model}")
     if args.out:
-        write_records(args.out, _record_fields(k),
-                      _score_records(detector, log_density, flagged, tops, k))
         say(f"wrote {args.out}")
     if args.plot:
-        _write_plot(plot, args.plot, detector, X, names, labels, result, say)
+        _write_plot(plot, args.plot, detector, rows.features_array(), features, labels, result,
+                    say)
 
 
 def cmd_inspect(args, say):
@@ -456,6 +540,11 @@ def _add_model_options(parser):
                              "kept as estimated (default: 0)")
 
 
+def _add_show_option(parser):
+    parser.add_argument("--show", type=_positive_int, default=20, metavar="N",
+                        help="flagged rows printed (default: 20); --out keeps them all")
+
+
 def _add_column_option(parser):
     parser.add_argument("--columns", nargs="+", metavar="NAME",
                         help="the feature columns, in the model's order (default: the columns "
@@ -474,8 +563,9 @@ def build_parser():
     parser = _Parser(
         prog="gaussext",
         description="Gaussian anomaly detection, exact and in log space. Data: CSV with a "
-                    "header row, .npy or .npz. Exit status: 1 for unusable data or files, 2 "
-                    "for command-line errors.",
+                    "header row, .npy, .npz, or with gaussext[arrow] .parquet and .feather; "
+                    "CSV and Arrow files are read in chunks, in bounded memory. Exit status: "
+                    "1 for unusable data or files, 2 for command-line errors.",
     )
     parser.add_argument("--version", action="version", version=f"gaussext {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -513,6 +603,7 @@ def build_parser():
     score.add_argument("--out", metavar="FILE", help="output file, .csv or .json")
     score.add_argument("--explain", type=_positive_int, default=0, metavar="K",
                        help="name the K features adding most to -log p(x) of flagged rows")
+    _add_show_option(score)
     _add_column_option(score)
     score.add_argument("--label-column", metavar="NAME",
                        help="a label column to leave out of the features")
@@ -529,6 +620,7 @@ def build_parser():
                         help="exact scan or the classic 1000-step grid (default: exact)")
     detect.add_argument("--explain", type=_positive_int, default=3, metavar="K",
                         help="top features shown per flagged row (default: 3; 0: none)")
+    _add_show_option(detect)
     detect.add_argument("--model", metavar="MODEL", help="also save the model (.npz)")
     detect.add_argument("--out", metavar="FILE", help="also write per-row scores (.csv/.json)")
     detect.add_argument("--plot", metavar="PNG", help="write a report figure (needs matplotlib)")

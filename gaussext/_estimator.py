@@ -452,8 +452,11 @@ class GaussianAnomalyDetector(ParamsMixin):
         statistics = GaussianStatistics(self.covariance)
         # the last rows seen (about one block), for the contamination quantile
         recent, n_recent, n_chunks = collections.deque(), 0, 0
+        feature_names = None
         for index, chunk in enumerate(chunks):
             n_chunks += 1
+            if index == 0:  # a DataFrame's column names, as an in-memory fit keeps them
+                feature_names = _feature_names(chunk)
             try:
                 chunk = check_array(chunk, name="X", min_samples=0, ensure_finite=False)
                 statistics.update(chunk, n_jobs=self.n_jobs)
@@ -468,7 +471,8 @@ class GaussianAnomalyDetector(ParamsMixin):
             raise ValueError(
                 f"X holds no rows: fit was given {n_chunks} chunk(s) and all were empty"
             )
-        self._fit_from(statistics, list(recent), self._threshold_rows(recent[-1]))
+        self._fit_from(statistics, list(recent), self._threshold_rows(recent[-1]),
+                       feature_names=feature_names)
         return self
 
     @staticmethod
@@ -522,6 +526,34 @@ class GaussianAnomalyDetector(ParamsMixin):
         self._publish(_Fitted(gaussian, log_epsilon, float(density_from_log(log_epsilon)),
                               None, feature_names, shrinkage))
         return log_density
+
+    def set_contamination_threshold(self, log_density):
+        """Set epsilon to the `contamination` quantile of `log_density`.
+
+        A fit on chunks takes epsilon from its last rows only; scoring every
+        training row in a second pass and passing the scores here gives the
+        epsilon of an in-memory fit on the same rows (whose parameters agree
+        within about 1e-15 relative).
+
+        Parameters
+        ----------
+        log_density : array-like of shape (n_samples,)
+            log p(x) of the training rows, from :meth:`score_samples`.
+
+        Returns
+        -------
+        self
+        """
+        fitted = self._snapshot()
+        log_density = np.asarray(log_density, dtype=np.float64)
+        if log_density.ndim != 1 or log_density.shape[0] == 0:
+            raise ValueError("log_density must be a non-empty 1-D array of scores, got shape "
+                             f"{log_density.shape}")
+        log_epsilon = contamination_quantile(log_density, self.contamination)
+        self._publish(fitted._replace(log_epsilon=log_epsilon,
+                                      epsilon=float(density_from_log(log_epsilon)),
+                                      threshold=None))
+        return self
 
     def partial_fit(self, X, y=None):
         """Add a chunk of training rows to the model's statistics and refit.

@@ -1,7 +1,10 @@
 """Reading data tables for the command line, and writing its results.
 
 Inputs: CSV with a header row (any file not ending in ``.npy``/``.npz``),
-read with the standard ``csv`` module; ``.npy`` holding a 2-D numeric array;
+read here whole with the standard ``csv`` module (the command line streams
+large files through ``gaussext/_csv.py``, which falls back to this reader, and
+so to its messages, for any block it cannot read plainly); ``.npy`` holding a
+2-D numeric array;
 ``.npz`` holding an array ``X`` (or a single array), with optional 1-D arrays
 beside it that a label column may name.  Columns of ``.npy``/``.npz`` data are
 named by their index: "0", "1", ...  Outputs: CSV or JSON, by extension.
@@ -10,9 +13,12 @@ Every problem is raised as :class:`DataError` with a one-line message that
 names the file and, where there is one, the line (CSV) or row and the column.
 """
 
+import contextlib
 import csv
+import io
 import json
 import math
+import re
 import zipfile
 from dataclasses import dataclass
 
@@ -27,12 +33,26 @@ class DataError(ValueError):
     """Input the command line cannot use; its message is one line for the user."""
 
 
+# What a CSV number is (as in pandas' and NumPy's parsers): ASCII decimal with
+# an optional exponent, or nan/inf/infinity.  Python's float() accepts more:
+# '1_000', full-width and Arabic-Indic digits, which are not numbers in a CSV.
+_CSV_NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                         r"|nan|inf|infinity)", re.IGNORECASE | re.ASCII)
+
+
 def _parse_float(cell):
-    """float of a stripped cell, or None when it is not a number."""
-    try:
-        return float(cell)
-    except ValueError:
+    """float of a stripped cell, or None when it is not a CSV number."""
+    if _CSV_NUMBER.fullmatch(cell) is None:
         return None
+    return float(cell)
+
+
+def column_index(path, names, name, role="column"):
+    """Index of column `name` in `names`, or DataError listing the columns."""
+    if name not in names:
+        shown = ", ".join(repr(n) for n in names[:20])
+        raise DataError(f"{path} has no {role} {name!r}; its columns are: {shown}")
+    return names.index(name)
 
 
 @dataclass
@@ -69,11 +89,13 @@ class Table:
         """How a user finds data row `row`: "line 7" (CSV) or the index (arrays)."""
         return f"line {self._csv_lines[row]}" if self.has_header else int(row)
 
+    @property
+    def line_numbers(self):
+        """CSV: the file line of each data row."""
+        return self._csv_lines
+
     def _column_index(self, name, role="column"):
-        if name not in self.names:
-            shown = ", ".join(repr(n) for n in self.names[:20])
-            raise DataError(f"{self.path} has no {role} {name!r}; its columns are: {shown}")
-        return self.names.index(name)
+        return column_index(self.path, self.names, name, role)
 
     def _numeric_column(self, index, *, check=True):
         """(float64 values, None) or (None, first non-numeric (row, cell)).
@@ -87,6 +109,8 @@ class Table:
             cells = self._csv_columns[index]
             try:
                 values = np.array(cells, dtype=np.float64)
+                if not all(map(_CSV_NUMBER.fullmatch, cells)):
+                    raise ValueError("a cell float() reads is not a CSV number")
             except ValueError:
                 parsed = [_parse_float(cell) for cell in cells]
                 bad = [row for row, value in enumerate(parsed) if value is None and cells[row]]
@@ -106,24 +130,25 @@ class Table:
                                 f"({bad.size} such cell(s) in this column)")
         return values, None
 
-    def _looks_numeric(self, index):
+    def looks_numeric(self, index):
         """A column meant to hold numbers: any of its cells is one.  (A column
         with a stray text cell is then reported, not silently left out.)"""
         if not self.has_header:
             return True
         return any(_parse_float(cell) is not None for cell in self._csv_columns[index])
 
-    def features(self, columns=None, exclude=()):
+    def features(self, columns=None, exclude=(), *, chosen_for_user=False):
         """(X of shape (n_rows, n_selected) float64, selected names).
 
         `columns` None selects every column not in `exclude` in which some
         cell is a number; otherwise exactly `columns`, each of which must
         exist.  A text, empty or non-finite cell of a selected column raises
-        DataError naming its line and column.
+        DataError naming its line and column, and suggests --columns when the
+        columns were not the user's choice (None, or `chosen_for_user`).
         """
         if columns is None:
             chosen = [i for i, name in enumerate(self.names)
-                      if name not in exclude and self._looks_numeric(i)]
+                      if name not in exclude and self.looks_numeric(i)]
             if not chosen:
                 raise DataError(f"{self.path} has no numeric column to use as a feature "
                                 f"(columns: {', '.join(repr(n) for n in self.names)})")
@@ -138,8 +163,8 @@ class Table:
             if problem is not None:
                 row, cell = problem
                 raise DataError(f"{self.where(row, self.names[i])}: {cell!r} is not a number"
-                                + ("" if columns else "; choose the feature columns with "
-                                                      "--columns"))
+                                + ("" if columns and not chosen_for_user
+                                   else "; choose the feature columns with --columns"))
             values.append(column)
         return np.column_stack(values), [self.names[i] for i in chosen]
 
@@ -170,38 +195,87 @@ class Table:
         return values.astype(np.uint8)
 
 
-def _read_csv(path):
+def read_csv_header(path, handle):
+    """(column names, bytes of header) of the CSV open in binary `handle`,
+    which is left at an unspecified position.
+
+    A UTF-8 byte-order mark (Excel writes one) is not part of the first name.
+    The header ends at the first newline outside quotes.
+    """
+    head, end = b"", -1
+    while end < 0:
+        block = handle.read(1 << 16)
+        start = len(head)
+        head += block
+        end = head.find(b"\n", start)
+        while end >= 0 and head.count(b'"', 0, end) % 2:
+            end = head.find(b"\n", end + 1)
+        if not block:
+            end = len(head) if end < 0 else end
+            break
+    header_bytes = head[:end + 1] if end < len(head) else head
+    text = _decode(path, header_bytes, 0)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    header = next(csv.reader(io.StringIO(text)), None) if text.strip("\r\n") else None
+    if header is None:
+        raise DataError(f"{path} is empty: a CSV file needs a header row")
+    names = [name.strip() for name in header]
+    if any(not name for name in names):
+        raise DataError(f"{path}, line 1: the header has an empty column name "
+                        f"(column {names.index('') + 1})")
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise DataError(f"{path}, line 1: column name(s) {duplicated} appear twice")
+    return names, len(header_bytes)
+
+
+def _decode(path, data, offset):
+    """`data` (bytes read at `offset` of the file) as text, or DataError."""
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
-                raise DataError(f"{path} is empty: a CSV file needs a header row")
-            names = [name.strip() for name in header]
-            if any(not name for name in names):
-                raise DataError(f"{path}, line 1: the header has an empty column name "
-                                f"(column {names.index('') + 1})")
-            duplicated = sorted({name for name in names if names.count(name) > 1})
-            if duplicated:
-                raise DataError(f"{path}, line 1: column name(s) {duplicated} appear twice")
-            rows, lines = [], []
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue  # blank line
-                if len(row) != len(names):
-                    raise DataError(f"{path}, line {reader.line_num}: {len(row)} cell(s), but "
-                                    f"the header names {len(names)} columns")
-                rows.append([cell.strip() for cell in row])
-                lines.append(reader.line_num)
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                        "is it a CSV file?") from exc
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte "
+                        f"{offset + exc.start}); is it a CSV file?") from exc
+
+
+def csv_text_table(path, names, data, offset, first_line):
+    """A Table of the CSV records in `data` (whole lines, bytes read at
+    `offset` of the file, starting at line `first_line`), read with the
+    ``csv`` module: blank lines skipped, every other record of len(names)
+    cells, else DataError naming its line.  None when `data` holds no record.
+    """
+    text = _decode(path, data, offset)
+    if offset == 0 and text.startswith("\ufeff"):
+        text = text[1:]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, lines = [], []
+    try:
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue  # blank line
+            line = first_line + reader.line_num - 1
+            if len(row) != len(names):
+                raise DataError(f"{path}, line {line}: {len(row)} cell(s), but "
+                                f"the header names {len(names)} columns")
+            rows.append([cell.strip() for cell in row])
+            lines.append(line)
     except csv.Error as exc:
         raise DataError(f"{path} is not valid CSV: {exc}") from exc
     if not rows:
-        raise DataError(f"{path} has a header but no data rows")
+        return None
     return Table(path, names, True, len(rows), _csv_columns=[list(c) for c in zip(*rows)],
                  _csv_lines=lines)
+
+
+def _read_csv(path):
+    with open(path, "rb") as handle:
+        names, header_bytes = read_csv_header(path, handle)
+        handle.seek(header_bytes)
+        table = csv_text_table(path, names, handle.read(), header_bytes, 2)
+    if table is None:
+        raise DataError(f"{path} has a header but no data rows")
+    return table
 
 
 def _numeric_array(path, array, what):
@@ -255,10 +329,17 @@ def read_table(path):
     DataError
         For a missing or unreadable file and for malformed content.
     """
-    try:
+    with reading(path):
         if str(path).endswith((".npy", ".npz")):
             return _read_arrays(path)
         return _read_csv(path)
+
+
+@contextlib.contextmanager
+def reading(path):
+    """Turn a missing, directory or unreadable `path` into a one-line DataError."""
+    try:
+        yield
     except FileNotFoundError as exc:
         raise DataError(f"no such file: {path}") from exc
     except IsADirectoryError as exc:

@@ -322,3 +322,34 @@ def test_partial_fit_after_load_refuses_rather_than_forgetting_the_model(tmp_pat
     unpickled = pickle.loads(pickle.dumps(detector))
     unpickled.partial_fit(X)
     assert unpickled.statistics_.n_samples == 2 * N_ROWS
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_epsilon_of_a_chunked_fit_from_every_row(kind, monkeypatch):
+    from gaussext import _blocks
+
+    # a chunked fit alone takes epsilon from its last rows: the last 40 here
+    monkeypatch.setattr(_blocks, "THRESHOLD_BYTES", 40 * N_FEATURES * 8)
+    X = correlated_rows(offset=1e3, n_rows=3000)
+    centre = X.mean(axis=0)
+    X[-300:] = centre + 5.0 * (X[-300:] - centre)  # the last rows alone: another quantile
+    detector = GaussianAnomalyDetector(kind).fit(iter([X[:1000], X[1000:2000], X[2000:]]))
+    in_memory = GaussianAnomalyDetector(kind).fit(X)
+    assert abs(detector.log_epsilon_ - in_memory.log_epsilon_) > 0.1
+    detector.set_contamination_threshold(detector.score_samples(X))
+    # the quantile of every row's score, as numpy computes it
+    expected = np.quantile(detector.score_samples(X), detector.contamination)
+    assert detector.log_epsilon_ == pytest.approx(expected, rel=1e-14)
+    np.testing.assert_allclose(detector.log_epsilon_, in_memory.log_epsilon_, rtol=1e-12)
+    assert detector.threshold_ is None
+    with pytest.raises(ValueError, match=r"log_density must be a non-empty 1-D array of "
+                                         r"scores, got shape \(3000, 1\)"):
+        detector.set_contamination_threshold(detector.score_samples(X)[:, None])
+
+
+def test_chunks_with_column_names_name_the_features():
+    pd = pytest.importorskip("pandas")
+    X = correlated_rows()
+    frame = pd.DataFrame(X, columns=["cpu", "memory", "disk"])
+    detector = GaussianAnomalyDetector().fit(iter([frame[:30], frame[30:]]))
+    assert list(detector.feature_names_in_) == ["cpu", "memory", "disk"]
