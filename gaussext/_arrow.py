@@ -33,6 +33,10 @@ def _pyarrow(path, action):
     return pyarrow
 
 
+def _is_number_type(pa, kind):
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+
+
 class _ArrowChunk:
     def __init__(self, X, labels, start):
         self.X, self.labels, self.start = X, labels, start
@@ -66,8 +70,7 @@ class ArrowSource:
 
     def numeric_names(self):
         pa = _pyarrow(self.path, "reading")
-        return [name for name in self.names
-                if pa.types.is_integer(self._types[name]) or pa.types.is_floating(self._types[name])]
+        return [name for name in self.names if _is_number_type(pa, self._types[name])]
 
     def _batches(self, columns):
         pa = _pyarrow(self.path, "reading")
@@ -88,8 +91,7 @@ class ArrowSource:
         pa = _pyarrow(self.path, "reading")
         column = batch.column(name)
         kind = column.type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
-                or (role == "label" and pa.types.is_boolean(kind))):
+        if not (_is_number_type(pa, kind) or (role == "label" and pa.types.is_boolean(kind))):
             raise DataError(f"{self.path}: column {name!r} holds {kind}; numbers are needed")
         if column.null_count:
             row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])

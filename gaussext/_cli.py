@@ -4,9 +4,12 @@ Commands: ``fit``, ``tune``, ``score``, ``detect``, ``inspect`` and ``demo``.
 Exit status: 0 on success; 1 when the data, a model file or an output file
 is unusable (missing file, non-numeric or empty cell, missing column, wrong
 feature count, labels other than 0/1, ...); 2 when the command line itself is
-wrong (unknown command or option, missing argument, invalid choice).  Either
-way one line ``gaussext: error: ...`` on standard error says what and where;
-never a traceback.
+wrong (unknown command or option, missing argument, invalid choice, an
+output path that is one of the inputs or another output).  Either way one
+line ``gaussext: error: ...`` on standard error says what and where; never a
+traceback.  Outputs are written atomically (complete or not at all); when the
+reader of standard output goes away (``| head``) printing stops quietly and
+the command still writes the files it was asked for, with status 0.
 """
 
 import argparse

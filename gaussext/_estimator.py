@@ -452,11 +452,11 @@ class GaussianAnomalyDetector(ParamsMixin):
         statistics = GaussianStatistics(self.covariance)
         # the last rows seen (about one block), for the contamination quantile
         recent, n_recent, n_chunks = collections.deque(), 0, 0
-        feature_names = None
+        names = None
         for index, chunk in enumerate(chunks):
             n_chunks += 1
             if index == 0:  # a DataFrame's column names, as an in-memory fit keeps them
-                feature_names = _feature_names(chunk)
+                names = feature_names(chunk)
             try:
                 chunk = check_array(chunk, name="X", min_samples=0, ensure_finite=False)
                 statistics.update(chunk, n_jobs=self.n_jobs)
@@ -472,7 +472,7 @@ class GaussianAnomalyDetector(ParamsMixin):
                 f"X holds no rows: fit was given {n_chunks} chunk(s) and all were empty"
             )
         self._fit_from(statistics, list(recent), self._threshold_rows(recent[-1]),
-                       feature_names=feature_names)
+                       feature_names=names)
         return self
 
     @staticmethod

@@ -277,8 +277,10 @@ def test_refusing_crafted_files_costs_less_than_twice_a_legit_model(tmp_path):
         copy = tmp_path / f"crafted{index}.npz"
         copy.write_bytes(legit.read_bytes())
         crafted.append(str(make(copy)))
+    # run outside the checkout: `python -c` puts the working folder on sys.path,
+    # and the source folder has no compiled modules
     done = subprocess.run([sys.executable, "-c", _MEASURE, str(legit), *crafted],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     costs = json.loads(done.stdout)
     legit_size = legit.stat().st_size
