@@ -6,6 +6,11 @@ everything else.  Loading never executes code from the file; it checks the
 format, its version, every shape and value, and refits nothing: the
 Cholesky factor is recomputed from the stored covariance, which gives the
 same bits, so a round trip reproduces the scores exactly.
+
+Conformal calibration (:meth:`GaussianAnomalyDetector.calibrate`) adds two
+fields, both optional so that uncalibrated files are unchanged (see
+CALIBRATION_FIELDS): the array ``calibration_scores`` (the sorted calibration
+log-densities) and the metadata key ``false_alarm_rate`` (alpha).
 """
 
 import json
@@ -15,9 +20,11 @@ import numpy as np
 
 from gaussext._validation import check_is_fitted
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
+__all__ = ["CALIBRATION_FIELDS", "FORMAT", "FORMAT_VERSION", "load", "save"]
 
 FORMAT = "gaussext-model"
+# What calibrate() adds, (array name, metadata key): both or neither.
+CALIBRATION_FIELDS = ("calibration_scores", "false_alarm_rate")
 FORMAT_VERSION = 1
 
 
@@ -40,6 +47,9 @@ def save(detector, path):
         "feature_names": None if names is None else [str(name) for name in names],
         "shrinkage": getattr(detector, "shrinkage_", None),
     }
+    calibrated = hasattr(detector, "calibration_scores_")
+    if calibrated:
+        metadata["false_alarm_rate"] = detector.false_alarm_rate_
     arrays = {
         "metadata": np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8),
         "mean": detector.mean_,
@@ -47,6 +57,8 @@ def save(detector, path):
         "log_epsilon": np.float64(detector.log_epsilon_),
         "epsilon": np.float64(detector.epsilon_),
     }
+    if calibrated:
+        arrays["calibration_scores"] = detector.calibration_scores_
     with open(path, "wb") as handle:
         np.savez(handle, **arrays)
 
@@ -66,7 +78,7 @@ def _read(path):
         # object arrays (which would need pickle) raise ValueError here
         raise _model_error(path, f"it cannot be read as an .npz archive ({exc})") from exc
     expected = {"metadata", "mean", "spread", "log_epsilon", "epsilon"}
-    if set(arrays) != expected:
+    if set(arrays) != expected and set(arrays) != expected | {"calibration_scores"}:
         raise _model_error(path, f"it holds {sorted(arrays)}, expected {sorted(expected)}")
     try:
         metadata = json.loads(arrays.pop("metadata").tobytes().decode("utf-8"))
@@ -122,6 +134,8 @@ def load(cls, path):
         return cls.from_parameters(
             np.array(mean), np.array(spread), log_epsilon=float(log_epsilon),
             epsilon=float(epsilon), feature_names=names,
-            shrinkage_intensity=metadata.get("shrinkage"), **params)
+            shrinkage_intensity=metadata.get("shrinkage"),
+            calibration_scores=arrays.get("calibration_scores"),
+            false_alarm_rate=metadata.get("false_alarm_rate"), **params)
     except (TypeError, ValueError) as exc:
         raise _model_error(path, str(exc)) from exc
