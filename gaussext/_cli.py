@@ -44,6 +44,12 @@ examples:
   gaussext score model.npz new.csv --out scores.csv --explain 2
   gaussext score model.npz new.npy > scores.csv
 """
+CALIBRATE_EPILOG = """\
+example:
+  gaussext calibrate model.npz held-out-normal.csv --false-alarm-rate 0.01
+After it, 'gaussext score' flags exactly the rows whose conformal p-value is
+<= the rate and writes each row's p_value.
+"""
 DETECT_EPILOG = """\
 examples:
   gaussext detect server-operational-params.csv --label-column Anomaly
@@ -191,15 +197,17 @@ def _load_model(path):
 
 def _model_features(detector, table, label_column, columns=None):
     """(X, names) of `table` laid out as `detector` was fitted: the given
-    `columns`, else the model's own columns by name, else every numeric one."""
+    `columns`, else the model's own columns by name, else every numeric one.
+    Empty cells are read as missing (NaN) when the model marginalizes them."""
+    missing_ok = detector.missing == "marginalize"
     fitted = getattr(detector, "feature_names_in_", None)
     if fitted is not None and table.has_header and columns is None:
         missing = [name for name in fitted if name not in table.names]
         if missing:
             raise DataError(f"{table.path} lacks column(s) {missing} that the model was "
                             f"fitted on (it was fitted on {list(fitted)})")
-        return table.features(list(fitted))
-    X, names = table.features(columns, exclude=(label_column,))
+        return table.features(list(fitted), missing_ok=missing_ok)
+    X, names = table.features(columns, exclude=(label_column,), missing_ok=missing_ok)
     if X.shape[1] != detector.n_features_in_:
         raise DataError(f"{table.path} has {X.shape[1]} numeric feature column(s) ({names}), "
                         f"but the model was fitted on {detector.n_features_in_}")
@@ -223,7 +231,8 @@ def _fit(args, table, X, names):
     """A detector fitted on X as the options say, knowing CSV column names."""
     detector = GaussianAnomalyDetector(args.covariance, contamination=args.contamination,
                                        reg_covar=args.reg_covar,
-                                       variance_floor=args.variance_floor)
+                                       variance_floor=args.variance_floor,
+                                       robust=args.robust, missing=args.missing)
     return detector.fit(_NamedColumns(X, names) if table.has_header else X)
 
 
@@ -267,17 +276,21 @@ def cmd_tune(args, say):
     say(f"wrote {target}")
 
 
-def _record_fields(k):
-    return ["row", "log_density", "decision", "anomaly"] + (["top_features"] if k else [])
+def _record_fields(k, calibrated=False):
+    return (["row", "log_density", "decision", "anomaly"] + (["p_value"] if calibrated else [])
+            + (["top_features"] if k else []))
 
 
-def _score_records(detector, log_density, flagged, tops, k):
-    """One record per row; top features (when k > 0) for the flagged ones."""
+def _score_records(detector, log_density, flagged, tops, k, p_values=None):
+    """One record per row; its conformal p-value when given; top features
+    (when k > 0) for the flagged ones."""
     top_of = dict(zip(flagged.tolist(), tops)) if tops is not None else {}
     for i in range(log_density.shape[0]):
         record = {"row": i, "log_density": float(log_density[i]),
                   "decision": float(log_density[i] - detector.log_epsilon_),
                   "anomaly": int(log_density[i] < detector.log_epsilon_)}
+        if p_values is not None:
+            record["p_value"] = float(p_values[i])
         if k:
             record["top_features"] = _describe_top(top_of[i]) if i in top_of else ""
         yield record
@@ -290,17 +303,36 @@ def cmd_score(args, say):
     log_density = detector.score_samples(X)
     k = min(args.explain, X.shape[1])
     flagged, tops = _flagged_rows(detector, X, names, log_density, k)
-    records = _score_records(detector, log_density, flagged, tops, k)
+    calibrated = hasattr(detector, "calibration_scores_")
+    p_values = detector.p_values(X) if calibrated else None
+    records = _score_records(detector, log_density, flagged, tops, k, p_values)
+    fields = _record_fields(k, calibrated)
     if args.out is None:
-        write_records(sys.stdout, _record_fields(k), records, format="csv")
+        write_records(sys.stdout, fields, records, format="csv")
         return
-    write_records(args.out, _record_fields(k), records)
+    write_records(args.out, fields, records)
     text = _flagged_table(X, names, log_density, None, flagged, tops, table.row_label)
     say(f"scored {X.shape[0]} rows of {args.data}: {flagged.size} flagged "
         f"(p(x) < epsilon = {detector.epsilon_:.6g})")
     if flagged.size:
         say(text)
     say(f"wrote {args.out}")
+
+
+def cmd_calibrate(args, say):
+    detector = _load_model(args.model)
+    table = read_table(args.data)
+    X, _ = _model_features(detector, table, args.label_column, args.columns)
+    detector.calibrate(X, false_alarm_rate=args.false_alarm_rate)
+    target = args.out or args.model
+    detector.save(target)
+    say(f"calibrated on {X.shape[0]} held-out rows of {args.data}: rows with conformal "
+        f"p-value <= {args.false_alarm_rate} are flagged (log epsilon = "
+        f"{detector.log_epsilon_:.10g})")
+    if args.false_alarm_rate * (X.shape[0] + 1) < 1:
+        say(f"no row can be flagged: a false-alarm rate of {args.false_alarm_rate} needs at "
+            f"least {int(np.ceil(1 / args.false_alarm_rate)) - 1} calibration rows")
+    say(f"wrote {target}")
 
 
 def cmd_detect(args, say):
@@ -417,6 +449,13 @@ def _add_model_options(parser):
                         default=0.0,
                         help="diagonal model: variances below it are raised to it, the others "
                              "kept as estimated (default: 0)")
+    parser.add_argument("--missing", choices=("error", "marginalize"), default="error",
+                        help="scoring rows with empty cells: refuse them, or score them by the "
+                             "marginal density of their other cells (default: error); the "
+                             "training rows must be complete")
+    parser.add_argument("--robust", action="store_true",
+                        help="fit on the rows a minimum covariance determinant search keeps: "
+                             "for training data that may hold anomalies")
 
 
 def _add_column_option(parser):
@@ -468,8 +507,9 @@ def build_parser():
 
     score = _add_command(commands, "score", "score rows with a saved model",
                          "Write log p(x), log p(x) - log epsilon and the anomaly flag (1 when "
-                         "p(x) < epsilon) of every row of DATA: to --out (.csv or .json) with a "
-                         "report of the flagged rows, or as CSV to standard output.",
+                         "p(x) < epsilon) of every row of DATA, and its conformal p_value when "
+                         "the model was calibrated ('gaussext calibrate'): to --out (.csv or "
+                         ".json) with a report of the flagged rows, or as CSV to standard output.",
                          SCORE_EPILOG, cmd_score)
     score.add_argument("model", metavar="MODEL")
     score.add_argument("data", metavar="DATA")
@@ -479,6 +519,21 @@ def build_parser():
     _add_column_option(score)
     score.add_argument("--label-column", metavar="NAME",
                        help="a label column to leave out of the features")
+
+    calibrate = _add_command(commands, "calibrate", "set a false-alarm rate on held-out rows",
+                             "Calibrate MODEL on held-out normal rows of DATA (split conformal): "
+                             "afterwards rows with conformal p-value <= the rate are flagged, and "
+                             "on data like the calibration rows at most that fraction of normal "
+                             "rows is.", CALIBRATE_EPILOG, cmd_calibrate)
+    calibrate.add_argument("model", metavar="MODEL")
+    calibrate.add_argument("data", metavar="DATA")
+    calibrate.add_argument("--false-alarm-rate", type=_number_in(0, 1, False, False),
+                           default=0.01, metavar="ALPHA",
+                           help="the rate of normal rows allowed to be flagged (default: 0.01)")
+    calibrate.add_argument("--out", metavar="MODEL", help="write the calibrated model here instead")
+    _add_column_option(calibrate)
+    calibrate.add_argument("--label-column", metavar="NAME",
+                           help="a label column to leave out of the features")
 
     detect = _add_command(commands, "detect", "fit, tune and report in one step",
                           "Fit a Gaussian to DATA, choose epsilon by F1 when labels are given "
