@@ -985,6 +985,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows to judge; NaN cells only with ``missing="marginalize"``.
 
         Returns
         -------
