@@ -30,7 +30,16 @@ random numbers are drawn anywhere.
 The raw estimate (`raw_location`, `raw_spread`) is then made consistent at
 the normal distribution (multiplied by median(d^2) / chi2_d.median), and
 reweighted: rows with d^2 <= chi2_d.ppf(0.975) form the `support`, whose
-plain fit is the final model, as scikit-learn's ``MinCovDet`` does.
+plain fit, its (co)variance times :func:`truncation_consistency` (the rows
+kept are a truncated sample), is the final model, as scikit-learn's
+``MinCovDet`` does.
+
+Why a support of about half the rows, and not ``1 - contamination``: the
+contamination is a guess made to place the threshold, and a support sized
+by a guess that is too low breaks down.  Half the rows resist any
+contamination below one half; the reweighting then takes back every row
+consistent with that core, so the final support follows the contamination
+the data actually hold.
 
 The diagonal model runs the same steps with a diagonal covariance: the
 subset minimises the product of its per-feature variances, and d^2 is the
