@@ -243,7 +243,9 @@ def cmd_fit(args, say):
     X, names = table.features(args.columns, exclude=(args.label_column,))
     detector = _fit(args, table, X, names)
     detector.save(args.model)
-    say(f"fitted a {args.covariance} Gaussian on {X.shape[0]} rows x {X.shape[1]} features "
+    say(f"fitted a {args.covariance} Gaussian"
+        + (f" robustly (on {int(detector.support_.sum())} rows kept)" if args.robust else "")
+        + f" on {X.shape[0]} rows x {X.shape[1]} features "
         f"of {args.data}")
     say(_parameter_table(detector, names))
     say(f"epsilon = {detector.epsilon_:.10g} (log epsilon = {detector.log_epsilon_:.10g}; "
@@ -343,7 +345,10 @@ def cmd_detect(args, say):
     say(f"{args.data}: {X.shape[0]} rows, features {', '.join(names)}"
         + (f"; labels {args.label_column!r} ({int(labels.sum())} anomalies)"
            if labels is not None else ""))
-    say(f"model: {args.covariance} Gaussian, maximum-likelihood fit")
+    say(f"model: {args.covariance} Gaussian, "
+        + ("robust fit (minimum covariance determinant: "
+           f"{int(detector.support_.sum())} of {X.shape[0]} rows kept)" if args.robust
+           else "maximum-likelihood fit"))
     say()
     say(_parameter_table(detector, names))
     say()

@@ -70,7 +70,7 @@ def test_calibrate_errors_and_a_rate_too_small_for_the_rows(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[0] == "row,log_density,decision,anomaly"
 
 
-def test_fit_robust_option(tmp_path):
+def test_fit_robust_option(tmp_path, capsys):
     X = rows(400, 3)
     X[:80] += 15.0  # a fifth of the training rows are anomalies
     train = write_csv(tmp_path / "train.csv", X)
@@ -80,3 +80,10 @@ def test_fit_robust_option(tmp_path):
     by_hand = GaussianAnomalyDetector("full", robust=True).fit(X)
     assert loaded.robust is True
     np.testing.assert_array_equal(loaded.mean_, by_hand.mean_)
+    kept = int(by_hand.support_.sum())
+    assert kept < 320
+    assert f"fitted a full Gaussian robustly (on {kept} rows kept) on 400 rows" in \
+        capsys.readouterr().out
+    assert main(["detect", train, "--covariance", "full", "--robust"]) == 0
+    assert f"robust fit (minimum covariance determinant: {kept} of 400 rows kept)" in \
+        capsys.readouterr().out
