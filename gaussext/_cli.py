@@ -52,6 +52,12 @@ examples:
   gaussext score model.npz new.csv --out scores.csv --explain 2
   gaussext score model.npz new.npy > scores.csv
 """
+CALIBRATE_EPILOG = """\
+example:
+  gaussext calibrate model.npz held-out-normal.csv --false-alarm-rate 0.01
+After it, 'gaussext score' flags exactly the rows whose conformal p-value is
+<= the rate and writes each row's p_value.
+"""
 DETECT_EPILOG = """\
 examples:
   gaussext detect server-operational-params.csv --label-column Anomaly
@@ -268,13 +274,26 @@ class _NamedColumns:
 
 def _detector(args):
     return GaussianAnomalyDetector(args.covariance, contamination=args.contamination,
-                                   reg_covar=args.reg_covar, variance_floor=args.variance_floor)
+                                   reg_covar=args.reg_covar, variance_floor=args.variance_floor,
+                                   robust=args.robust, missing=args.missing)
 
 
 def _fit(detector, source, rows):
-    """fit_rows, knowing CSV column names: returns the training scores or None."""
-    wrap = (lambda X: _NamedColumns(X, rows.features)) if source.has_header else None
+    """fit_rows, knowing CSV column names: returns the training scores or None.
+
+    A robust fit needs every row at once (its concentration steps revisit
+    subsets of them): its rows are gathered in memory."""
+    wrap = (lambda X: _NamedColumns(X, rows.features)) if source.has_header else (lambda X: X)
+    if detector.robust:
+        return detector.fit_score_samples(wrap(rows.features_array()))
     return fit_rows(detector, rows, wrap)
+
+
+def _fit_description(args, detector, n_rows):
+    if not args.robust:
+        return "maximum-likelihood fit"
+    return (f"robust fit (minimum covariance determinant: {int(detector.support_.sum())} of "
+            f"{n_rows} rows kept)")
 
 
 # -- commands ----------------------------------------------------------------
@@ -288,8 +307,10 @@ def cmd_fit(args, say):
         detector = _detector(args)
         _fit(detector, source, rows)
     detector.save(args.model)
-    say(f"fitted a {args.covariance} Gaussian on {detector.statistics_.n_samples} rows x "
-        f"{len(features)} features of {args.data}")
+    n_rows = detector.statistics_.n_samples if not args.robust else detector.support_.shape[0]
+    say(f"fitted a {args.covariance} Gaussian"
+        + (f" robustly (on {int(detector.support_.sum())} rows kept)" if args.robust else "")
+        + f" on {n_rows} rows x {len(features)} features of {args.data}")
     say(_parameter_table(detector, features))
     say(f"epsilon = {detector.epsilon_:.10g} (log epsilon = {detector.log_epsilon_:.10g}; "
         f"contamination {args.contamination}: until 'gaussext tune' sets it from labels)")
@@ -324,8 +345,9 @@ def cmd_tune(args, say):
     say(f"wrote {target}")
 
 
-def _record_fields(k):
-    return ["row", "log_density", "decision", "anomaly"] + (["top_features"] if k else [])
+def _record_fields(k, calibrated=False):
+    return (["row", "log_density", "decision", "anomaly"] + (["p_value"] if calibrated else [])
+            + (["top_features"] if k else []))
 
 
 def _write_out(path, fieldnames, records):
@@ -366,17 +388,22 @@ def _chunk_scores(detector, chunk, log_density):
     return log_density[chunk.start:chunk.start + chunk.X.shape[0]]
 
 
-def _score_records(detector, rows, names, k, flagged, log_density=None, labels=None):
+def _score_records(detector, rows, names, k, flagged, log_density=None, labels=None, *,
+                   with_p_values=False):
     """One record per row of `rows` (scored here unless `log_density` holds
-    every row's score), top features (k > 0) for the flagged ones, which
+    every row's score), its conformal p-value (`with_p_values`, for a
+    calibrated model), top features (k > 0) for the flagged ones, which
     `flagged` counts and shows."""
     for chunk in rows:
         scores = _chunk_scores(detector, chunk, log_density)
         top_of = flagged.add(detector, chunk, scores, names, k, labels)
+        p_values = detector.p_values(chunk.X) if with_p_values else None
         for i in range(chunk.X.shape[0]):
             record = {"row": chunk.start + i, "log_density": float(scores[i]),
                       "decision": float(scores[i] - detector.log_epsilon_),
                       "anomaly": int(scores[i] < detector.log_epsilon_)}
+            if p_values is not None:
+                record["p_value"] = float(p_values[i])
             if k:
                 record["top_features"] = _describe_top(top_of[i]) if i in top_of else ""
             yield record
@@ -395,21 +422,42 @@ def _say_flagged(say, flagged, names, with_labels, with_tops):
 def cmd_score(args, say):
     _refuse_destroying_inputs([("scores", args.out)], [args.model, args.data])
     detector = _load_model(args.model)
-    source = open_source(args.data)
+    # a model that marginalizes missing cells reads empty cells as NaN
+    source = open_source(args.data, missing_ok=detector.missing == "marginalize")
     features, names, chosen = _model_features(detector, source, args.label_column, args.columns)
     k = min(args.explain, len(features))
     flagged = _Flagged(args.show)
+    calibrated = hasattr(detector, "calibration_scores_")
+    fields = _record_fields(k, calibrated)
     with progress("score") as bar:
         rows = Rows(source, features, chosen_for_user=chosen, bar=bar)
-        records = _score_records(detector, rows, names, k, flagged)
+        records = _score_records(detector, rows, names, k, flagged, with_p_values=calibrated)
         if args.out is None:
-            write_records(sys.stdout, _record_fields(k), records, format="csv")
+            write_records(sys.stdout, fields, records, format="csv")
             return
-        _write_out(args.out, _record_fields(k), records)
+        _write_out(args.out, fields, records)
     say(f"scored {flagged.n_rows} rows of {args.data}: {flagged.count} flagged "
         f"(p(x) < epsilon = {detector.epsilon_:.6g})")
     _say_flagged(say, flagged, names, False, k > 0)
     say(f"wrote {args.out}")
+
+
+def cmd_calibrate(args, say):
+    _refuse_destroying_inputs([("calibrated model", args.out or args.model)], [args.data])
+    detector = _load_model(args.model)
+    source = open_source(args.data, missing_ok=detector.missing == "marginalize")
+    features, _, chosen = _model_features(detector, source, args.label_column, args.columns)
+    X = Rows(source, features, chosen_for_user=chosen).features_array()
+    detector.calibrate(X, false_alarm_rate=args.false_alarm_rate)
+    target = args.out or args.model
+    detector.save(target)
+    say(f"calibrated on {X.shape[0]} held-out rows of {args.data}: rows with conformal "
+        f"p-value <= {args.false_alarm_rate} are flagged (log epsilon = "
+        f"{detector.log_epsilon_:.10g})")
+    if args.false_alarm_rate * (X.shape[0] + 1) < 1:
+        say(f"no row can be flagged: a false-alarm rate of {args.false_alarm_rate} needs at "
+            f"least {int(np.ceil(1 / args.false_alarm_rate)) - 1} calibration rows")
+    say(f"wrote {target}")
 
 
 def cmd_detect(args, say):
@@ -428,7 +476,8 @@ def cmd_detect(args, say):
         say(f"{args.data}: {log_density.shape[0]} rows, features {', '.join(features)}"
             + (f"; labels {args.label_column!r} ({int(labels.sum())} anomalies)"
                if labels is not None else ""))
-        say(f"model: {args.covariance} Gaussian, maximum-likelihood fit")
+        say(f"model: {args.covariance} Gaussian, "
+            f"{_fit_description(args, detector, log_density.shape[0])}")
         say()
         say(_parameter_table(detector, features))
         say()
@@ -541,6 +590,13 @@ def _add_model_options(parser):
                         default=0.0,
                         help="diagonal model: variances below it are raised to it, the others "
                              "kept as estimated (default: 0)")
+    parser.add_argument("--missing", choices=("error", "marginalize"), default="error",
+                        help="scoring rows with empty cells: refuse them, or score them by the "
+                             "marginal density of their other cells (default: error); the "
+                             "training rows must be complete")
+    parser.add_argument("--robust", action="store_true",
+                        help="fit on the rows a minimum covariance determinant search keeps: "
+                             "for training data that may hold anomalies")
 
 
 def _add_show_option(parser):
@@ -598,8 +654,9 @@ def build_parser():
 
     score = _add_command(commands, "score", "score rows with a saved model",
                          "Write log p(x), log p(x) - log epsilon and the anomaly flag (1 when "
-                         "p(x) < epsilon) of every row of DATA: to --out (.csv or .json) with a "
-                         "report of the flagged rows, or as CSV to standard output.",
+                         "p(x) < epsilon) of every row of DATA, and its conformal p_value when "
+                         "the model was calibrated ('gaussext calibrate'): to --out (.csv or "
+                         ".json) with a report of the flagged rows, or as CSV to standard output.",
                          SCORE_EPILOG, cmd_score)
     score.add_argument("model", metavar="MODEL")
     score.add_argument("data", metavar="DATA")
@@ -610,6 +667,21 @@ def build_parser():
     _add_column_option(score)
     score.add_argument("--label-column", metavar="NAME",
                        help="a label column to leave out of the features")
+
+    calibrate = _add_command(commands, "calibrate", "set a false-alarm rate on held-out rows",
+                             "Calibrate MODEL on held-out normal rows of DATA (split conformal): "
+                             "afterwards rows with conformal p-value <= the rate are flagged, and "
+                             "on data like the calibration rows at most that fraction of normal "
+                             "rows is.", CALIBRATE_EPILOG, cmd_calibrate)
+    calibrate.add_argument("model", metavar="MODEL")
+    calibrate.add_argument("data", metavar="DATA")
+    calibrate.add_argument("--false-alarm-rate", type=_number_in(0, 1, False, False),
+                           default=0.01, metavar="ALPHA",
+                           help="the rate of normal rows allowed to be flagged (default: 0.01)")
+    calibrate.add_argument("--out", metavar="MODEL", help="write the calibrated model here instead")
+    _add_column_option(calibrate)
+    calibrate.add_argument("--label-column", metavar="NAME",
+                           help="a label column to leave out of the features")
 
     detect = _add_command(commands, "detect", "fit, tune and report in one step",
                           "Fit a Gaussian to DATA, choose epsilon by F1 when labels are given "

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gaussext import _blocks, _persistence, _shrinkage
+from gaussext import _blocks, _calibration, _missing, _persistence, _robust, _shrinkage
 from gaussext._gaussian import (
     ConditioningWarning,
     FittedGaussian,
@@ -37,12 +37,14 @@ from gaussext._validation import (
     check_n_features,
     check_scalar,
     feature_names,
+    not_fitted_error,
 )
 
 __all__ = ["ConditioningWarning", "GaussianAnomalyDetector", "check_params_for_statistics"]
 
 _COVARIANCE_KINDS = ("diagonal", "full")
 _SHRINKAGE_METHODS = ("ledoit-wolf", "oas")
+_MISSING_POLICIES = ("error", "marginalize")
 # The classic rule of thumb for the full model: at least 10 samples a feature.
 SAMPLES_PER_FEATURE = 10
 
@@ -57,6 +59,8 @@ class _Fitted(NamedTuple):
     threshold: ThresholdResult | None
     feature_names: np.ndarray | None
     shrinkage: float | None  # the intensity applied (full model), None when diagonal
+    robust: _robust.RobustFit | None = None  # robust fits only
+    calibration: _calibration.Calibration | None = None  # after calibrate
 
     @property
     def kind(self):
@@ -112,6 +116,25 @@ class GaussianAnomalyDetector(ParamsMixin):
         maximum-likelihood covariance, as scikit-learn's ``LedoitWolf`` and
         ``OAS`` do) or given.  Any s > 0 makes the covariance positive
         definite, also with fewer samples than features.
+    robust : bool, default=False
+        Fit on the rows a deterministic minimum covariance determinant
+        estimate keeps (see ``gaussext._robust``): concentration steps from
+        deterministic starts on half the rows plus (d + 1) / 2, a consistency
+        correction, then the plain fit (with `ddof`, `reg_covar`,
+        `variance_floor`, `shrinkage`) of the rows within the 0.975
+        chi-square quantile of that estimate, made consistent at the normal.
+        Use it when the training rows are unlabelled and may hold anomalies;
+        epsilon from `contamination` is still the quantile over all training
+        rows.  Needs the rows in memory: chunked input, :meth:`partial_fit`,
+        files and Dask are refused.
+    missing : {"error", "marginalize"}, default="error"
+        What scoring does with a NaN cell: raise ValueError, or score the row
+        by the exact marginal density of its observed features (see
+        ``gaussext._missing``; complete rows still go through the compiled
+        kernels).  :meth:`explain` and :meth:`tail_probability` (with the
+        number of observed features as degrees of freedom) follow.  A row
+        with every cell missing gets log p = 0 (the density of an empty
+        vector), tail probability 1.  Fitting always needs complete rows.
     n_jobs : int or None, default=None
         Threads for fitting and scoring.  None or -1: every core this process
         may use (its CPU affinity, capped by a cgroup quota); -k: all but
@@ -168,13 +191,16 @@ class GaussianAnomalyDetector(ParamsMixin):
     """
 
     def __init__(self, covariance="diagonal", *, contamination=0.1, ddof=0,
-                 reg_covar=0.0, variance_floor=0.0, shrinkage=None, n_jobs=None):
+                 reg_covar=0.0, variance_floor=0.0, shrinkage=None, robust=False,
+                 missing="error", n_jobs=None):
         self.covariance = covariance
         self.contamination = contamination
         self.ddof = ddof
         self.reg_covar = reg_covar
         self.variance_floor = variance_floor
         self.shrinkage = shrinkage
+        self.robust = robust
+        self.missing = missing
         self.n_jobs = n_jobs
 
     # -- scikit-learn estimator protocol (get_params, set_params: ParamsMixin)
@@ -246,6 +272,39 @@ class GaussianAnomalyDetector(ParamsMixin):
         "feature_names_in_", self._snapshot().feature_names),
         doc="Column names seen during fit (only when fitted on named columns).")
 
+    def _robust_attribute(self, name, read):
+        found = self._snapshot().robust
+        if found is None or read(found) is None:
+            raise AttributeError(f"{type(self).__name__} has {name!r} only after a fit with "
+                                 "robust=True" + (" and covariance='full'" if name ==
+                                                  "raw_covariance_" else "")
+                                 + (" and covariance='diagonal'" if name == "raw_var_" else ""))
+        return read(found)
+
+    def _calibration_attribute(self, name, read):
+        calibration = self._snapshot().calibration
+        if calibration is None:
+            raise AttributeError(f"{type(self).__name__} has {name!r} only after calibrate")
+        return read(calibration)
+
+    support_ = property(lambda self: self._robust_attribute("support_", lambda r: r.support),
+                        doc="Training rows of the final robust fit (robust fits only).")
+    raw_location_ = property(lambda self: self._robust_attribute(
+        "raw_location_", lambda r: r.raw_location),
+        doc="Mean of the best half-sample subset (robust fits only).")
+    raw_covariance_ = property(lambda self: self._robust_attribute(
+        "raw_covariance_", lambda r: r.raw_spread if r.raw_spread.ndim == 2 else None),
+        doc="Consistent covariance of that subset (robust full fits only).")
+    raw_var_ = property(lambda self: self._robust_attribute(
+        "raw_var_", lambda r: r.raw_spread if r.raw_spread.ndim == 1 else None),
+        doc="Consistent variances of that subset (robust diagonal fits only).")
+    calibration_scores_ = property(lambda self: self._calibration_attribute(
+        "calibration_scores_", lambda c: c.scores),
+        doc="Sorted log-densities of the calibration rows (after calibrate).")
+    false_alarm_rate_ = property(lambda self: self._calibration_attribute(
+        "false_alarm_rate_", lambda c: c.false_alarm_rate),
+        doc="The alpha given to calibrate (after calibrate).")
+
     def __getstate__(self):
         return dict(self.__dict__)
 
@@ -296,6 +355,12 @@ class GaussianAnomalyDetector(ParamsMixin):
                     )
             else:
                 check_scalar(self.shrinkage, "shrinkage", low=0.0, high=1.0)
+        if not isinstance(self.robust, (bool, np.bool_)):
+            raise TypeError(f"robust must be True or False, got {self.robust!r}")
+        if not (isinstance(self.missing, str) and self.missing in _MISSING_POLICIES):
+            raise ValueError(
+                f"missing must be one of {_MISSING_POLICIES}, got {self.missing!r}"
+            )
         check_n_jobs(self.n_jobs)
 
     def fit(self, X, y=None):
@@ -339,6 +404,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         self._validate_params()
         if _blocks.is_chunk_stream(X):
+            _robust.refuse_streaming(self.robust, "chunked input")
             return self._fit_chunks(_blocks.iter_chunks(X))
         self._fit_in_memory(X)
         return self
@@ -363,8 +429,28 @@ class GaussianAnomalyDetector(ParamsMixin):
         # Finiteness is proven by the statistics themselves: a NaN or inf
         # anywhere in X makes its feature's mean or variance non-finite.
         X = check_array(X, ensure_finite=False)
+        if self.missing == "marginalize":
+            _missing.refuse_incomplete_fit(X)
+        if self.robust:
+            return self._fit_robust(X, names)
         statistics = GaussianStatistics(self.covariance).update(X, n_jobs=self.n_jobs)
         return self._fit_from(statistics, [X], rows=X, feature_names=names)
+
+    def _fit_robust(self, X, names):
+        """The plain fit of the rows `_robust.fit` keeps, epsilon over all rows."""
+        check_finite(X)
+        n_samples, n_features = X.shape
+        if n_samples < n_features + 2:
+            raise ValueError(
+                f"robust=True needs more than n_features + 1 = {n_features + 1} rows (a "
+                f"subset of half of them must define a Gaussian); got n_samples = {n_samples}"
+            )
+        found = _robust.fit(X, self.covariance, reg_covar=self.reg_covar,
+                            variance_floor=self.variance_floor, shrinkage=self.shrinkage,
+                            n_jobs=self.n_jobs, names=names, remedies=self._remedies())
+        rows = X[found.support]
+        statistics = GaussianStatistics(self.covariance).update(rows, n_jobs=self.n_jobs)
+        return self._fit_from(statistics, [X], rows=rows, feature_names=names, robust=found)
 
     def _too_few_rows(self, statistics):
         """Why `statistics` hold too few rows to estimate this model, or None."""
@@ -385,11 +471,12 @@ class GaussianAnomalyDetector(ParamsMixin):
             return "variance_floor > 0 or reg_covar > 0"
         return "reg_covar > 0 or shrinkage='ledoit-wolf'"
 
-    def _gaussian_from(self, statistics, feature_names, X=None):
-        """(FittedGaussian, shrinkage intensity) from `statistics`.  X, the
-        rows themselves when they are in memory, is read only for Ledoit-Wolf
-        shrinkage and to measure again, exactly rescaled, sums of squares
-        that overflowed."""
+    def _gaussian_from(self, statistics, feature_names, X=None, spread_factor=1.0):
+        """(FittedGaussian, shrinkage intensity) from `statistics`, their
+        (co)variance times `spread_factor` (a robust fit's consistency
+        factor) before any regularisation.  X, the rows themselves when they
+        are in memory, is read only for Ledoit-Wolf shrinkage and to measure
+        again, exactly rescaled, sums of squares that overflowed."""
         n_samples, n_features = statistics.n_samples, statistics.n_features
         reason = self._too_few_rows(statistics)
         if reason is not None:
@@ -416,6 +503,8 @@ class GaussianAnomalyDetector(ParamsMixin):
                 "The covariance overflows float64 although no variance does; rescale the "
                 "features."
             )
+        if spread_factor != 1.0:
+            spread = spread * spread_factor
         if self.covariance == "diagonal":
             variances = np.maximum(spread, self.variance_floor) + self.reg_covar
             return diagonal_gaussian(mean, variances, feature_names,
@@ -506,15 +595,18 @@ class GaussianAnomalyDetector(ParamsMixin):
         return self
 
     def _fit_from(self, statistics, threshold_chunks, n_threshold_rows=None, *,
-                  rows=None, feature_names=None):
+                  rows=None, feature_names=None, robust=None):
         """Fit from merged statistics (of at least one row), with epsilon the
         `contamination` quantile of the log-densities of the last
         `n_threshold_rows` (all by default) of `threshold_chunks` (validated
         2-D arrays).  `rows`: all the training rows when they are in memory,
         as _gaussian_from takes them.  Publishes the model only when all of
         it is computed (a failed fit leaves the previous model in place);
-        returns the threshold rows' log-densities."""
-        gaussian, shrinkage = self._gaussian_from(statistics, feature_names, rows)
+        returns the threshold rows' log-densities.  `robust`: the RobustFit
+        whose support `statistics` summarise."""
+        gaussian, shrinkage = self._gaussian_from(
+            statistics, feature_names, rows,
+            1.0 if robust is None else robust.reweighted_consistency)
         # scored chunk by chunk: no copy of the rows themselves
         log_density = np.concatenate([gaussian.log_density(chunk, self.n_jobs)
                                       for chunk in threshold_chunks])
@@ -524,7 +616,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         log_epsilon = contamination_quantile(threshold_scores, self.contamination)
         self.statistics_ = statistics
         self._publish(_Fitted(gaussian, log_epsilon, float(density_from_log(log_epsilon)),
-                              None, feature_names, shrinkage))
+                              None, feature_names, shrinkage, robust))
         return log_density
 
     def set_contamination_threshold(self, log_density):
@@ -599,8 +691,11 @@ class GaussianAnomalyDetector(ParamsMixin):
           statistics and raises ValueError (pickle keeps them).
         """
         self._validate_params()
+        _robust.refuse_streaming(self.robust, "partial_fit")
         self._refuse_data_dependent_shrinkage("partial_fit")
         X = check_array(X, min_samples=0, ensure_finite=False)
+        if self.missing == "marginalize":
+            _missing.refuse_incomplete_fit(X)
         statistics = getattr(self, "statistics_", None)
         previous = self.__dict__.get("_fitted")
         if statistics is None and previous is not None:
@@ -666,7 +761,8 @@ class GaussianAnomalyDetector(ParamsMixin):
 
     @classmethod
     def from_parameters(cls, mean, spread, *, log_epsilon, epsilon=None, feature_names=None,
-                        shrinkage_intensity=None, threshold=None, **params):
+                        shrinkage_intensity=None, threshold=None, calibration_scores=None,
+                        false_alarm_rate=None, **params):
         """A fitted detector from stored parameters, as :meth:`load` reads them.
 
         Parameters
@@ -688,6 +784,9 @@ class GaussianAnomalyDetector(ParamsMixin):
             as `shrinkage_`.
         threshold : ThresholdResult or None
             Recorded as `threshold_`.
+        calibration_scores, false_alarm_rate : ndarray of shape (n,), float or None
+            A :meth:`calibrate`'s sorted calibration log-densities and alpha,
+            both or neither.
         **params
             The estimator's parameters.
 
@@ -731,8 +830,9 @@ class GaussianAnomalyDetector(ParamsMixin):
                 raise ValueError("the covariance matrix is not symmetric")
             gaussian = full_gaussian(mean, spread, names, remedies=detector._remedies())
             shrinkage = float(shrinkage_intensity or 0.0)
+        calibration = _calibration.check_calibration(calibration_scores, false_alarm_rate)
         detector._publish(_Fitted(gaussian, log_epsilon, float(epsilon), threshold, names,
-                                  shrinkage))
+                                  shrinkage, None, calibration))
         return detector
 
     # -- scoring ---------------------------------------------------------
@@ -763,6 +863,20 @@ class GaussianAnomalyDetector(ParamsMixin):
             pass float64 data for float64 throughout.
         """
         fitted, X = self._validated(X)
+        return self._log_density(fitted, X)
+
+    def _log_density(self, fitted, X):
+        """log p(x) of validated X under `fitted`: the kernels' scores, and
+        with missing="marginalize" the marginal densities of rows with NaN."""
+        if self.missing == "marginalize":
+            rows = _missing.incomplete_rows(X)
+            if rows.size:
+                complete = np.ones(X.shape[0], dtype=bool)
+                complete[rows] = False
+                log_density = np.empty(X.shape[0])
+                log_density[complete] = fitted.gaussian.log_density(X[complete], self.n_jobs)
+                log_density[rows] = _missing.marginal_scores(X[rows], fitted.gaussian)[0]
+                return log_density
         return fitted.gaussian.log_density(X, self.n_jobs)
 
     def decision_function(self, X):
@@ -776,7 +890,7 @@ class GaussianAnomalyDetector(ParamsMixin):
             -inf then: a density of 0 is not below an epsilon of 0.
         """
         fitted, X = self._validated(X)
-        return _decision(fitted.gaussian.log_density(X, self.n_jobs), fitted.log_epsilon)
+        return _decision(self._log_density(fitted, X), fitted.log_epsilon)
 
     def predict(self, X):
         """+1 for a normal point, -1 for an anomaly (p(x) < epsilon).
@@ -786,7 +900,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         ndarray of shape (n_samples,), int64
         """
         fitted, X = self._validated(X)
-        return np.where(fitted.gaussian.log_density(X, self.n_jobs) < fitted.log_epsilon, -1, 1)
+        return np.where(self._log_density(fitted, X) < fitted.log_epsilon, -1, 1)
 
     def fit_predict(self, X, y=None):
         """Fit on X, then predict X: +1 normal, -1 anomaly (X scored once)."""
@@ -832,10 +946,131 @@ class GaussianAnomalyDetector(ParamsMixin):
             full model up to the error of its float32 whitening, see
             :meth:`score_samples`); a large entry names a feature that made
             the point unlikely.
+
+        With ``missing="marginalize"`` a row with NaN cells gets 0.0 there
+        and, in its observed cells, the terms of its marginal Gaussian (for
+        the full model over the observed columns, in their order).
         """
         fitted, X = self._validated(X)
+        if self.missing == "marginalize":
+            rows = _missing.incomplete_rows(X)
+            if rows.size:
+                complete = np.ones(X.shape[0], dtype=bool)
+                complete[rows] = False
+                contributions = np.empty(X.shape)
+                contributions[complete] = fitted.gaussian.contributions(X[complete])
+                contributions[rows] = _missing.marginal_explain(X[rows], fitted.gaussian)
+                return contributions
         check_finite(X)
         return fitted.gaussian.contributions(X)
+
+    def tail_probability(self, X):
+        r"""Probability that a point drawn from the fitted Gaussian lies at
+        least as far out as each row: :math:`P(\chi^2_d \ge D^2(x))`.
+
+        :math:`D^2` is the squared Mahalanobis distance to the mean (the
+        sum of squared standardised coordinates for the diagonal model) and
+        d the number of features (of observed features, for a row with
+        missing cells under ``missing="marginalize"``).  Uniform on (0, 1)
+        for rows drawn from the fitted model; only as calibrated as the data
+        are Gaussian: on heavy-tailed data more than a fraction alpha of
+        normal rows have a tail probability <= alpha (use :meth:`calibrate`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to judge; NaN cells only with ``missing="marginalize"``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+            0.0 where the probability underflows (beyond about D^2 = 1400);
+            :meth:`log_tail_probability` stays exact there.
+        """
+        return np.exp(self.log_tail_probability(X))
+
+    def log_tail_probability(self, X):
+        r"""log of :meth:`tail_probability`, exact far into the tail.
+
+        Computed as :math:`\log Q(d/2, D^2/2)` (Q the regularised upper
+        incomplete gamma function), by a continued fraction in logs where Q
+        itself underflows; -inf only where the density does.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+        """
+        fitted, X = self._validated(X)
+        gaussian = fitted.gaussian
+        distances = _calibration.squared_distances_from_log_density(
+            self._log_density(fitted, X), gaussian.log_norm)
+        dof = np.full(X.shape[0], gaussian.n_features)
+        if self.missing == "marginalize":
+            rows = _missing.incomplete_rows(X)
+            _, distances[rows], dof[rows] = _missing.marginal_scores(X[rows], gaussian)
+        log_tail = np.zeros(X.shape[0])
+        observed = dof > 0  # nothing observed: probability 1
+        log_tail[observed] = _calibration.chi2_log_sf(distances[observed], dof[observed])
+        return log_tail
+
+    def calibrate(self, X_cal, *, false_alarm_rate=0.01):
+        r"""Split-conformal calibration on held-out normal rows; sets epsilon.
+
+        Keeps the sorted log-densities :math:`s_1 \le \dots \le s_n` of
+        `X_cal` (rows not used by :meth:`fit`), so that :meth:`p_values` gives
+
+        .. math:: p(x) = \frac{1 + \#\{i : s_i \le \log p(x)\}}{n + 1},
+
+        and sets epsilon so that :meth:`predict` flags exactly the rows with
+        :math:`p(x) \le \alpha`.  For new normal rows exchangeable with the
+        calibration rows the false-alarm rate is then at most alpha, whatever
+        their distribution (heavy tails included), and above
+        :math:`\alpha - 1/(n + 1)`.  With :math:`\alpha < 1/(n + 1)` no row
+        can be flagged: use more calibration rows.  A later
+        :meth:`tune_threshold` moves epsilon again (the p-values stay).
+
+        Parameters
+        ----------
+        X_cal : array-like of shape (n_calibration, n_features)
+            Normal rows held out from fitting.
+        false_alarm_rate : float in (0, 1), default=0.01
+            alpha.
+
+        Returns
+        -------
+        self
+        """
+        alpha = _calibration.check_false_alarm_rate(false_alarm_rate)
+        fitted, X_cal = self._validated(X_cal)
+        scores = np.sort(self._log_density(fitted, X_cal))
+        log_epsilon = _calibration.conformal_log_threshold(scores, alpha)
+        scores.setflags(write=False)
+        self._publish(fitted._replace(
+            log_epsilon=log_epsilon, epsilon=float(density_from_log(log_epsilon)),
+            threshold=None, calibration=_calibration.Calibration(scores, alpha)))
+        return self
+
+    def p_values(self, X):
+        """Conformal p-value of each row (see :meth:`calibrate`): small for anomalies.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+            In [1 / (n_cal + 1), 1].
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`calibrate`.
+        """
+        fitted, X = self._validated(X)
+        if fitted.calibration is None:
+            raise not_fitted_error(
+                f"This {type(self).__name__} is not calibrated: call 'calibrate' with "
+                "held-out normal rows before 'p_values'."
+            )
+        return _calibration.conformal_p_values(fitted.calibration.scores,
+                                               self._log_density(fitted, X))
 
     def save(self, path):
         """Write the fitted model to `path`, an ``.npz`` file in a safe format.
@@ -883,7 +1118,7 @@ class GaussianAnomalyDetector(ParamsMixin):
             `offset_` are updated.
         """
         fitted, X_val = self._validated(X_val)
-        result = select_threshold(y_val, fitted.gaussian.log_density(X_val, self.n_jobs),
+        result = select_threshold(y_val, self._log_density(fitted, X_val),
                                   method=method, steps=steps)
         self._publish(fitted._replace(log_epsilon=result.log_epsilon, epsilon=result.epsilon,
                                       threshold=result))
@@ -910,9 +1145,10 @@ class GaussianAnomalyDetector(ParamsMixin):
 
 def check_params_for_statistics(detector, what):
     """Validate `detector`'s parameters for a fit from mergeable statistics
-    (`what` names the caller in the message): Ledoit-Wolf shrinkage is
-    refused, since its intensity needs every row."""
+    (`what` names the caller in the message): Ledoit-Wolf shrinkage and
+    robust fits are refused, since they need every row."""
     detector._validate_params()
+    _robust.refuse_streaming(detector.robust, what)
     detector._refuse_data_dependent_shrinkage(what)
 
 

@@ -97,10 +97,12 @@ class Table:
     def _column_index(self, name, role="column"):
         return column_index(self.path, self.names, name, role)
 
-    def _numeric_column(self, index, *, check=True):
+    def _numeric_column(self, index, *, check=True, missing_ok=False):
         """(float64 values, None) or (None, first non-numeric (row, cell)).
 
-        With `check`, an empty or non-finite cell raises DataError naming it.
+        With `check`, an empty or non-finite cell raises DataError naming it;
+        with `missing_ok` too, empty CSV cells (NaN in arrays) are kept as NaN
+        and only the other non-finite cells raise.
         """
         name = self.names[index]
         if not self.has_header:
@@ -118,7 +120,12 @@ class Table:
                     return None, (bad[0], cells[bad[0]])
                 values = np.array([math.nan if v is None else v for v in parsed])
         if check:
-            bad = np.flatnonzero(~np.isfinite(values))
+            nonfinite = ~np.isfinite(values)
+            if missing_ok and self.has_header:
+                nonfinite &= np.array([bool(cell) for cell in self._csv_columns[index]])
+            elif missing_ok:
+                nonfinite &= ~np.isnan(values)
+            bad = np.flatnonzero(nonfinite)
             if bad.size:
                 row = int(bad[0])
                 if self.has_header and not self._csv_columns[index][row]:
@@ -137,14 +144,15 @@ class Table:
             return True
         return any(_parse_float(cell) is not None for cell in self._csv_columns[index])
 
-    def features(self, columns=None, exclude=(), *, chosen_for_user=False):
+    def features(self, columns=None, exclude=(), *, chosen_for_user=False, missing_ok=False):
         """(X of shape (n_rows, n_selected) float64, selected names).
 
         `columns` None selects every column not in `exclude` in which some
         cell is a number; otherwise exactly `columns`, each of which must
         exist.  A text, empty or non-finite cell of a selected column raises
         DataError naming its line and column, and suggests --columns when the
-        columns were not the user's choice (None, or `chosen_for_user`).
+        columns were not the user's choice (None, or `chosen_for_user`); with
+        `missing_ok`, empty cells are read as NaN (missing) instead.
         """
         if columns is None:
             chosen = [i for i, name in enumerate(self.names)
@@ -159,7 +167,7 @@ class Table:
                 raise DataError(f"column(s) {sorted(duplicated)} selected more than once")
         values = []
         for i in chosen:
-            column, problem = self._numeric_column(i)
+            column, problem = self._numeric_column(i, missing_ok=missing_ok)
             if problem is not None:
                 row, cell = problem
                 raise DataError(f"{self.where(row, self.names[i])}: {cell!r} is not a number"

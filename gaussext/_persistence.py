@@ -15,6 +15,12 @@ the zip directory says.  The metadata is bounded in size and nesting depth
 and checked field by field against a schema.  Any failure is one ValueError
 naming the file and the reason.  So a crafted file costs at most about its
 own size in memory, and refusing it takes milliseconds.
+
+Conformal calibration (:meth:`GaussianAnomalyDetector.calibrate`) adds two
+fields, both or neither, so that uncalibrated files are unchanged (see
+CALIBRATION_FIELDS): the member ``calibration_scores`` (the sorted calibration
+log-densities, float64 of shape (n_calibration,)) and the metadata key
+``false_alarm_rate`` (alpha, in (0, 1)).
 """
 
 import json
@@ -29,9 +35,11 @@ import numpy as np
 from gaussext._files import atomic_output
 from gaussext._validation import check_is_fitted
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
+__all__ = ["CALIBRATION_FIELDS", "FORMAT", "FORMAT_VERSION", "load", "save"]
 
 FORMAT = "gaussext-model"
+# What calibrate() adds, (member name, metadata key): both or neither.
+CALIBRATION_FIELDS = ("calibration_scores", "false_alarm_rate")
 FORMAT_VERSION = 1
 
 _ARRAYS = ("mean", "spread", "log_epsilon", "epsilon")
@@ -71,6 +79,9 @@ def save(detector, path):
         "feature_names": None if names is None else [str(name) for name in names],
         "shrinkage": getattr(detector, "shrinkage_", None),
     }
+    calibrated = hasattr(detector, "calibration_scores_")
+    if calibrated:
+        metadata["false_alarm_rate"] = detector.false_alarm_rate_
     arrays = {
         "metadata": np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8),
         "mean": detector.mean_,
@@ -78,6 +89,8 @@ def save(detector, path):
         "log_epsilon": np.float64(detector.log_epsilon_),
         "epsilon": np.float64(detector.epsilon_),
     }
+    if calibrated:
+        arrays["calibration_scores"] = detector.calibration_scores_
     with atomic_output(path) as handle:
         np.savez(handle, **arrays)
 
@@ -97,7 +110,8 @@ def _members(archive, file_size):
     infos = archive.infolist()
     names = sorted(info.filename for info in infos)
     expected = sorted(f"{name}.npy" for name in _MEMBERS)
-    if names != expected:
+    calibrated = sorted([*expected, f"{CALIBRATION_FIELDS[0]}.npy"])
+    if names != expected and names != calibrated:
         shown = names if len(names) <= 10 else [*names[:10], f"... ({len(names)} members)"]
         raise _Refused(f"it holds {shown}, expected {expected}")
     members = {}
@@ -149,9 +163,17 @@ def _expected_layout(headers):
     if len(metadata_shape) != 1 or not 0 <= metadata_shape[0] <= limit:
         raise _Refused(f"its metadata has shape {metadata_shape}, expected at most {limit} "
                        f"bytes for {d} features")
-    return {"metadata": ("u", 1, metadata_shape), "mean": ("f", 8, (d,)),
-            "spread": ("f", 8, spread_shape), "log_epsilon": ("f", 8, ()),
-            "epsilon": ("f", 8, ())}
+    layout = {"metadata": ("u", 1, metadata_shape), "mean": ("f", 8, (d,)),
+              "spread": ("f", 8, spread_shape), "log_epsilon": ("f", 8, ()),
+              "epsilon": ("f", 8, ())}
+    if CALIBRATION_FIELDS[0] in headers:
+        # any length: its bytes are bounded by the member's own size in the file
+        calibration_shape = headers[CALIBRATION_FIELDS[0]][0]
+        if len(calibration_shape) != 1 or calibration_shape[0] < 1:
+            raise _Refused(f"calibration_scores has shape {calibration_shape}, expected "
+                           "(n_calibration,)")
+        layout[CALIBRATION_FIELDS[0]] = ("f", 8, calibration_shape)
+    return layout
 
 
 def _checked_headers(archive, members):
@@ -194,7 +216,7 @@ def _read_archive(path):
             members = _members(archive, file_size)
             headers = _checked_headers(archive, members)
             arrays = {name: _read_member(archive, members[name], headers[name])
-                      for name in _MEMBERS}
+                      for name in members}
     except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, struct.error) as exc:
         raise _Refused(f"it is not a readable zip archive ({exc}); a model file is the .npz "
                        "written by 'gaussext fit' or GaussianAnomalyDetector.save (was a "
@@ -247,7 +269,7 @@ def _parse_metadata(text):
                        f"gaussext {metadata.get('gaussext_version')!r}); this gaussext "
                        f"reads version {FORMAT_VERSION}")
     missing = sorted(_METADATA_FIELDS - set(metadata))
-    unknown = sorted(set(metadata) - _METADATA_FIELDS)
+    unknown = sorted(set(metadata) - _METADATA_FIELDS - {CALIBRATION_FIELDS[1]})
     if missing or unknown:
         raise _Refused(f"its metadata lacks field(s) {missing} and has unknown field(s) "
                        f"{unknown}")
@@ -318,6 +340,13 @@ def _check_threshold(log_epsilon, epsilon):
                        f"{implied!r}")
 
 
+def _check_calibration(metadata, arrays):
+    """Both calibration fields or neither (their values are checked by the
+    estimator's own validation of a calibration)."""
+    if (CALIBRATION_FIELDS[0] in arrays) != (CALIBRATION_FIELDS[1] in metadata):
+        raise _Refused("calibration_scores and false_alarm_rate go together: got only one")
+
+
 def _check_arrays(arrays):
     mean, spread = arrays["mean"], arrays["spread"]
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(spread))):
@@ -343,6 +372,7 @@ def load(cls, path):
         _check_params(metadata["params"], set(cls().get_params()) - {"n_jobs"})
         _check_fields(metadata, arrays["mean"].shape[0], arrays["spread"].ndim)
         _check_arrays(arrays)
+        _check_calibration(metadata, arrays)
     except _Refused as exc:
         raise _model_error(path, str(exc)) from None
     # files from version 0.1 carry the saving machine's n_jobs: not ours to use
@@ -351,6 +381,8 @@ def load(cls, path):
         return cls.from_parameters(
             arrays["mean"], arrays["spread"], log_epsilon=float(arrays["log_epsilon"]),
             epsilon=float(arrays["epsilon"]), feature_names=metadata["feature_names"],
-            shrinkage_intensity=metadata["shrinkage"], **params)
+            shrinkage_intensity=metadata["shrinkage"],
+            calibration_scores=arrays.get(CALIBRATION_FIELDS[0]),
+            false_alarm_rate=metadata.get(CALIBRATION_FIELDS[1]), **params)
     except (TypeError, ValueError) as exc:
         raise _model_error(path, str(exc)) from None

@@ -16,38 +16,40 @@ from gaussext._io import DataError, read_table, reading
 __all__ = ["open_source", "select_features"]
 
 
-class _ArrayChunk:
-    def __init__(self, X, labels):
-        self.X, self.labels, self.start = X, labels, 0
-
-    def row_label(self, row):
-        return int(row)
+class _WholeChunk:
+    def __init__(self, X, labels, row_label):
+        self.X, self.labels, self.start, self.row_label = X, labels, 0, row_label
 
 
-class ArraySource:
-    """A ``.npy``/``.npz`` file, read whole: one chunk."""
+class TableSource:
+    """A table read whole, as one chunk: ``.npy``/``.npz`` files, and any
+    table whose empty cells are to be read as missing (NaN), which the
+    chunked readers refuse (`missing_ok`)."""
 
-    has_header = False
-
-    def __init__(self, path):
+    def __init__(self, path, *, missing_ok=False):
         self._table = read_table(path)
         self.path, self.names = path, self._table.names
+        self.has_header, self._missing_ok = self._table.has_header, missing_ok
 
     def numeric_names(self):
-        return list(self.names)
+        if not self.has_header:
+            return list(self.names)
+        return self._table.features(None, missing_ok=self._missing_ok)[1]
 
     def chunks(self, features, label=None, *, chosen_for_user=False):
         labels = None if label is None else self._table.labels(label)
-        X, _ = self._table.features(list(features))
-        yield _ArrayChunk(X, labels)
+        X, _ = self._table.features(list(features), chosen_for_user=chosen_for_user,
+                                    missing_ok=self._missing_ok)
+        yield _WholeChunk(X, labels, self._table.row_label)
 
 
-def open_source(path, chunk_bytes=None):
-    """The source reading `path`, chosen by its extension (CSV otherwise)."""
+def open_source(path, chunk_bytes=None, *, missing_ok=False):
+    """The source reading `path`, chosen by its extension (CSV otherwise);
+    `missing_ok` reads empty cells as NaN, from a table read whole."""
     name = str(path).lower()
     with reading(path):
-        if name.endswith((".npy", ".npz")):
-            return ArraySource(path)
+        if name.endswith((".npy", ".npz")) or missing_ok:
+            return TableSource(path, missing_ok=missing_ok)
         if is_arrow_path(name):
             from gaussext._arrow import ArrowSource
 
