@@ -41,7 +41,7 @@ def main(argv=None):
         label = f"{n_threads} thread(s)"
         diagonal = GaussianAnomalyDetector("diagonal", n_jobs=n_jobs).fit(X[:20_000])
         full = GaussianAnomalyDetector("full", n_jobs=n_jobs).fit(X[:20_000])
-        workspace = np.empty(_kernels.full_workspace_shape(n_threads, args.d), X.dtype)
+        workspace = np.empty(_kernels.full_workspace_shape(n_threads, args.d, args.n), X.dtype)
         whitening = full._whitening.astype(X.dtype)
         rows += [
             (f"diagonal kernel, {label}", median_ms(lambda: _kernels.diagonal_log_density(

@@ -724,7 +724,7 @@ class GaussianAnomalyDetector(ParamsMixin):
 
     def _full_log_density(self, X, log_density, n_threads):
         """Fill log_density from the full kernel, whose product runs in X's float type."""
-        workspace = np.empty(_kernels.full_workspace_shape(n_threads, X.shape[1]), X.dtype)
+        workspace = np.empty(_kernels.full_workspace_shape(n_threads, *X.shape[::-1]), X.dtype)
         with _single_threaded_blas(n_threads > 1):
             return _kernels.full_log_density(
                 X, self.mean_, self._inv_std, self._whitening.astype(X.dtype, copy=False),
