@@ -206,6 +206,33 @@ cdef inline bint _steps_in_elements(const floating[:, :] X) noexcept nogil:
             and X.strides[1] % <Py_ssize_t> sizeof(floating) == 0)
 
 
+cdef inline void _standardise_panels(
+    const floating *rows, Py_ssize_t row_step, Py_ssize_t column_step, Py_ssize_t n_rows,
+    Py_ssize_t n_features, const float64_t *mean, const float64_t *inv_std, floating *panels,
+) noexcept nogil:
+    """The C helper for X's type (_simd.h: gaussext_standardise_panels_*)."""
+    if floating is float:
+        gaussext_standardise_panels_f32(rows, row_step, column_step, n_rows, n_features,
+                                        mean, inv_std, panels)
+    else:
+        gaussext_standardise_panels_f64(rows, row_step, column_step, n_rows, n_features,
+                                        mean, inv_std, panels)
+
+
+cdef inline void _whiten_panels(
+    const floating *whitening, Py_ssize_t n_features, const floating *panels,
+    Py_ssize_t n_rows, float64_t log_norm, float64_t *out, const char *prefetch,
+    Py_ssize_t n_prefetch_bytes,
+) noexcept nogil:
+    """The C helper for X's type (_simd.h: gaussext_whitened_panels_*)."""
+    if floating is float:
+        gaussext_whitened_panels_f32(whitening, n_features, panels, n_rows, log_norm, out,
+                                     prefetch, n_prefetch_bytes)
+    else:
+        gaussext_whitened_panels_f64(whitening, n_features, panels, n_rows, log_norm, out,
+                                     prefetch, n_prefetch_bytes)
+
+
 cdef inline void _standardise_block(
     const floating[:, :] X, const float64_t *mean, const float64_t *inv_std,
     Py_ssize_t start, Py_ssize_t stop, floating *panels,
@@ -219,12 +246,8 @@ cdef inline void _standardise_block(
     if _steps_in_elements(X):
         row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
         column_step = X.strides[1] // <Py_ssize_t> sizeof(floating)
-        if floating is float:
-            gaussext_standardise_panels_f32(&X[start, 0], row_step, column_step, stop - start,
-                                            n_features, mean, inv_std, panels)
-        else:
-            gaussext_standardise_panels_f64(&X[start, 0], row_step, column_step, stop - start,
-                                            n_features, mean, inv_std, panels)
+        _standardise_panels(&X[start, 0], row_step, column_step, stop - start, n_features,
+                            mean, inv_std, panels)
     else:
         # odd byte strides: copy each panel's rows into its own layout (row r
         # of the panel, feature j at j P + r), then standardise it in place
@@ -236,12 +259,8 @@ cdef inline void _standardise_block(
             for i in range(n_panel_rows):
                 for j in range(n_features):
                     panel[j * GAUSSEXT_PANEL_ROWS + i] = X[start + first + i, j]
-            if floating is float:
-                gaussext_standardise_panels_f32(panel, 1, GAUSSEXT_PANEL_ROWS, n_panel_rows,
-                                                n_features, mean, inv_std, panel)
-            else:
-                gaussext_standardise_panels_f64(panel, 1, GAUSSEXT_PANEL_ROWS, n_panel_rows,
-                                                n_features, mean, inv_std, panel)
+            _standardise_panels(<const floating *> panel, 1, GAUSSEXT_PANEL_ROWS, n_panel_rows,
+                                n_features, mean, inv_std, panel)
             first += GAUSSEXT_PANEL_ROWS
 
 
@@ -264,12 +283,8 @@ cdef inline void _full_block(
             and X.strides[0] == n_features * <Py_ssize_t> sizeof(floating)):
         n_prefetch_bytes = min(n_rows, X.shape[0] - stop) * X.strides[0]
         prefetch = <const char *> &X[stop, 0]
-    if floating is float:
-        gaussext_whitened_panels_f32(&whitening[0, 0], n_features, panels, n_rows, log_norm,
-                                     &out[start], prefetch, n_prefetch_bytes)
-    else:
-        gaussext_whitened_panels_f64(&whitening[0, 0], n_features, panels, n_rows, log_norm,
-                                     &out[start], prefetch, n_prefetch_bytes)
+    _whiten_panels(&whitening[0, 0], n_features, <const floating *> panels, n_rows, log_norm,
+                   &out[start], prefetch, n_prefetch_bytes)
 
 
 def full_log_density(
@@ -282,9 +297,10 @@ def full_log_density(
     `inv_std` is 1 / sqrt(diag Sigma); `whitening` is L^-1 diag(sqrt(diag
     Sigma)), row-major lower triangular (zeros above), in X's type.
     `workspace` holds one block's panels per thread, in X's type: shape
-    full_workspace_shape(n_threads, d, n) or larger.  Returns how many of the results are
-    not finite, as diagonal_log_density does; for float32 input a finite row
-    may also give one, if its standardised residual overflows float32.
+    full_workspace_shape(n_threads, d, n) or larger (refused if smaller).
+    Returns how many of the results are not finite, as diagonal_log_density
+    does; for float32 input a finite row may also give one, if its
+    standardised residual overflows float32.
     """
     cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
     cdef Py_ssize_t block_rows = _block_rows(n_features)
@@ -323,12 +339,8 @@ def whitened_log_density(const floating[:, ::1] whitening, const floating[:, :] 
     with nogil:
         # (s - 0) * 1 in float64, stored back in s's type: s exactly
         _standardise_block(standardised, &zeros[0], &ones[0], 0, n_rows, &panels[0])
-        if floating is float:
-            gaussext_whitened_panels_f32(&whitening[0, 0], n_features, &panels[0], n_rows,
-                                         log_norm, &out[0], NULL, 0)
-        else:
-            gaussext_whitened_panels_f64(&whitening[0, 0], n_features, &panels[0], n_rows,
-                                         log_norm, &out[0], NULL, 0)
+        _whiten_panels(&whitening[0, 0], n_features, <const floating *> &panels[0], n_rows,
+                       log_norm, &out[0], NULL, 0)
 
 
 def scatter_update(const float64_t[:, ::1] residual, float64_t[:, ::1] scatter):
