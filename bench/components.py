@@ -5,8 +5,8 @@ Usage::
     python bench/components.py [--n 1000000] [--d 8] [--dtype float64]
 
 Times, on one (n, d) array, the compiled kernels called directly and
-the public calls around them (validation, workspace, the BLAS thread limit,
-the contamination quantile), on one thread and on all of them.  This is the
+the public calls around them (validation, workspace, the contamination
+quantile), on one thread and on all of them.  This is the
 evidence behind the notes in bench/README.md on targets not met; it asserts
 nothing.
 """
@@ -17,7 +17,9 @@ import timeit
 import numpy as np
 
 from gaussext import GaussianAnomalyDetector, GaussianStatistics, _kernels
-from gaussext._estimator import _quantile, _resolve_n_threads
+from gaussext._gaussian import diagonal_gaussian, full_gaussian
+from gaussext._parallel import n_threads_for
+from gaussext._threshold import contamination_quantile
 
 
 def median_ms(function, repeat=15):
@@ -37,19 +39,23 @@ def main(argv=None):
             ("X.mean(0) + X.var(0)", median_ms(lambda: (X.mean(axis=0), X.var(axis=0)))),
             ("np.cov(X.T)", median_ms(lambda: np.cov(X, rowvar=False)))]
     for n_jobs in (1, None):
-        n_threads = _resolve_n_threads(n_jobs)
+        n_threads = n_threads_for(n_jobs, args.n * args.d * args.d)
         label = f"{n_threads} thread(s)"
         diagonal = GaussianAnomalyDetector("diagonal", n_jobs=n_jobs).fit(X[:20_000])
         full = GaussianAnomalyDetector("full", n_jobs=n_jobs).fit(X[:20_000])
-        workspace = np.empty(_kernels.full_workspace_shape(n_threads, args.d), X.dtype)
-        whitening = full._whitening.astype(X.dtype)
+        # the kernels' inputs, derived from the public attributes as a fit does
+        diagonal_model = diagonal_gaussian(diagonal.mean_, diagonal.var_, remedies="")
+        full_model = full_gaussian(full.mean_, full.covariance_, remedies="")
+        workspace = np.empty(_kernels.full_workspace_shape(n_threads, args.d, args.n), X.dtype)
+        whitening = full_model.whitening.astype(X.dtype)
         rows += [
             (f"diagonal kernel, {label}", median_ms(lambda: _kernels.diagonal_log_density(
-                X, diagonal.mean_, diagonal._inv_std, diagonal._log_norm, out, n_threads))),
+                X, diagonal_model.mean, diagonal_model.inv_std, diagonal_model.log_norm, out,
+                n_threads))),
             (f"diagonal score_samples, {label}", median_ms(lambda: diagonal.score_samples(X))),
             (f"full kernel, {label}", median_ms(lambda: _kernels.full_log_density(
-                X, full.mean_, full._inv_std, whitening, full._log_norm, out, workspace,
-                n_threads))),
+                X, full_model.mean, full_model.inv_std, whitening, full_model.log_norm, out,
+                workspace, n_threads))),
             (f"full score_samples, {label}", median_ms(lambda: full.score_samples(X))),
             (f"diagonal statistics, {label}", median_ms(
                 lambda: GaussianStatistics("diagonal").update(X, n_jobs=n_threads))),
@@ -59,7 +65,8 @@ def main(argv=None):
             (f"full fit, {label}", median_ms(lambda: full.fit(X), repeat=7)),
         ]
     scores = diagonal.score_samples(X)
-    rows.append(("contamination quantile of n scores", median_ms(lambda: _quantile(scores, 0.1))))
+    rows.append(("contamination quantile of n scores",
+                 median_ms(lambda: contamination_quantile(scores, 0.1))))
     print(f"n = {args.n:,}, d = {args.d}, {args.dtype}; medians in ms")
     for name, milliseconds in rows:
         print(f"{milliseconds:10.2f}  {name}")

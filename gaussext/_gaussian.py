@@ -143,7 +143,8 @@ class FittedGaussian:
     def _full_log_density(self, X, log_density, n_threads):
         """Fill log_density from the full kernel, whose product runs in X's float type."""
         whitening = self.whitening_float32 if X.dtype == np.float32 else self.whitening
-        workspace = np.empty(_kernels.full_workspace_shape(n_threads, X.shape[1]), X.dtype)
+        workspace = np.empty(_kernels.full_workspace_shape(n_threads, X.shape[1], X.shape[0]),
+                             X.dtype)
         return _FULL_KERNEL[X.dtype](X, self.mean, self.inv_std, whitening, self.log_norm,
                                      log_density, workspace, n_threads)
 

@@ -19,23 +19,18 @@ from libc.math cimport isfinite
 
 import numpy as np
 
-from gaussext._blas cimport (
-    LEFT, LOWER, NO_TRANSPOSE, NON_UNIT, TRANSPOSE, UPPER, _gemm, _potrf, _syrk, _trmm, _trtri,
-)
+from gaussext._blas cimport NON_UNIT, UPPER, _potrf, _trtri
 from gaussext._openmp cimport GAUSSEXT_OPENMP_ENABLED, omp_get_max_threads
 from gaussext._typedefs cimport blas_int, float64_t, int64_t
 
-# Rows handled per task.  The full model keeps two blocks of rows x features
-# per thread, in X's type (512 KiB each in float64; the trmm path, d >= 32,
-# uses one), so that a block stays in a core's L2 cache.
+# Rows handled per task.  The full model keeps one block of rows x features
+# per thread, in X's type (512 KiB in float64), so that a block stays in a
+# core's L2 cache.
 cdef Py_ssize_t BLOCK_ELEMENTS = 65536
 cdef Py_ssize_t DIAGONAL_BLOCK_ROWS = 2048
 # Below this many features a row's reduction costs more than its arithmetic,
 # and sweeping the block column by column is faster even on row-major data.
 cdef Py_ssize_t ROW_SWEEP_MIN_FEATURES = 8
-# From this many features on, the triangular product (trmm, d^2/2 multiply-adds
-# per row) beats the general one (gemm, d^2), whose kernels are better tuned.
-cdef Py_ssize_t TRMM_MIN_FEATURES = 32
 # From this many features on, the full kernel prefetches its next block's rows.
 cdef Py_ssize_t PREFETCH_MIN_FEATURES = 8
 # The fit statistics are merged over a partition of the rows that depends on n
@@ -65,9 +60,16 @@ def full_block_rows(Py_ssize_t n_features):
     return _block_rows(n_features)
 
 
-def full_workspace_shape(Py_ssize_t n_threads, Py_ssize_t n_features):
-    """Shape of the `workspace` (in X's type) that full_log_density needs."""
-    return (n_threads, 2 * _block_rows(n_features) * n_features)
+cdef inline Py_ssize_t _panel_elements(Py_ssize_t n_rows, Py_ssize_t n_features) noexcept nogil:
+    """Elements of the standardised panels of n_rows rows (the last padded)."""
+    return (n_rows + GAUSSEXT_PANEL_ROWS - 1) // GAUSSEXT_PANEL_ROWS * GAUSSEXT_PANEL_ROWS * n_features
+
+
+def full_workspace_shape(Py_ssize_t n_threads, Py_ssize_t n_features, Py_ssize_t n_rows):
+    """Shape of the `workspace` (in X's type) that full_log_density needs to
+    score `n_rows` rows: one block's standardised panels per thread, no more
+    than the rows need (one row takes one panel)."""
+    return (n_threads, _panel_elements(min(max(n_rows, 1), _block_rows(n_features)), n_features))
 
 
 cdef inline bint _rows_contiguous(const floating[:, :] X) noexcept nogil:
@@ -99,18 +101,21 @@ cdef extern from "_simd.h" nogil:
     void gaussext_diagonal_rows_f32(
         const float *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n,
         const float64_t *mean, const float64_t *inv_std, float64_t log_norm, float64_t *out)
-    void gaussext_standardise_rows_f64(
-        const double *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n,
-        const float64_t *mean, const float64_t *inv_std, double *standardised)
-    void gaussext_standardise_rows_f32(
-        const float *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n,
-        const float64_t *mean, const float64_t *inv_std, float *standardised)
-    void gaussext_whitened_rows_f64(
-        const double *z, Py_ssize_t n_rows, Py_ssize_t n, float64_t log_norm, float64_t *out,
-        const char *prefetch, Py_ssize_t n_prefetch_bytes)
-    void gaussext_whitened_rows_f32(
-        const float *z, Py_ssize_t n_rows, Py_ssize_t n, float64_t log_norm, float64_t *out,
-        const char *prefetch, Py_ssize_t n_prefetch_bytes)
+    Py_ssize_t GAUSSEXT_PANEL_ROWS
+    void gaussext_standardise_panels_f64(
+        const double *rows, Py_ssize_t row_step, Py_ssize_t column_step, Py_ssize_t n_rows,
+        Py_ssize_t n, const float64_t *mean, const float64_t *inv_std, double *panels)
+    void gaussext_standardise_panels_f32(
+        const float *rows, Py_ssize_t row_step, Py_ssize_t column_step, Py_ssize_t n_rows,
+        Py_ssize_t n, const float64_t *mean, const float64_t *inv_std, float *panels)
+    void gaussext_whitened_panels_f64(
+        const double *whitening, Py_ssize_t n, const double *panels, Py_ssize_t n_rows,
+        float64_t log_norm, float64_t *out, const char *prefetch, Py_ssize_t n_prefetch_bytes)
+    void gaussext_whitened_panels_f32(
+        const float *whitening, Py_ssize_t n, const float *panels, Py_ssize_t n_rows,
+        float64_t log_norm, float64_t *out, const char *prefetch, Py_ssize_t n_prefetch_bytes)
+    void gaussext_scatter_update_f64(
+        const float64_t *residual, Py_ssize_t n_rows, Py_ssize_t n, float64_t *scatter)
 
 
 def simd_dispatch_enabled():
@@ -185,8 +190,12 @@ def diagonal_log_density(
 #   log_norm = -1/2 (d log 2 pi + log det Sigma),  log det Sigma = 2 sum log L_jj.
 #
 # L^-1 is formed once at fit (LAPACK trtri), so scoring a block of residuals
-# is one matrix product: BLAS runs a product several times faster than the
-# triangular solve (trsm) on the thin blocks used here.
+# is one triangular matrix product, d (d + 1) / 2 multiply-adds per row.  The
+# product is ours (_simd.h), not BLAS's: these loops run inside the kernels'
+# own threads, where a BLAS call would start threads of its own (or need a
+# process-wide limit to stop it), and its results would depend on the BLAS
+# loaded and its thread count.  Ours runs on the calling thread and gives the
+# same bits whatever the thread count.
 #
 # The product runs in the input's precision.  Each residual is centred and
 # standardised in float64, s_j = (x_j - mu_j) / sigma_j, then stored in the
@@ -197,71 +206,95 @@ def diagonal_log_density(
 # float64.  For float32 input the product adds an error of at most about
 # (d + 2) u_32 (|W| |s|)_i to each z_i (u_32 = 2^-24; the tests state the
 # bound), in practice a few parts in 1e7 of the score; in exchange float32
-# scores 1.7 to 1.9 times as fast as float64 at d = 32, where this product,
-# not reading X, is what costs.  A finite float32 row whose standardised
-# residual overflows float32 is rescored in float64 by the caller.
+# computes twice as many products per vector as float64, and at d = 32 this
+# product, not reading X, is what costs.  A finite float32 row whose
+# standardised residual overflows float32 is rescored in float64 by the caller.
+
+cdef inline bint _steps_in_elements(const floating[:, :] X) noexcept nogil:
+    """True when X's strides are whole elements (numpy allows any byte count)."""
+    return (X.strides[0] % <Py_ssize_t> sizeof(floating) == 0
+            and X.strides[1] % <Py_ssize_t> sizeof(floating) == 0)
+
+
+cdef inline void _standardise_panels(
+    const floating *rows, Py_ssize_t row_step, Py_ssize_t column_step, Py_ssize_t n_rows,
+    Py_ssize_t n_features, const float64_t *mean, const float64_t *inv_std, floating *panels,
+) noexcept nogil:
+    """The C helper for X's type (_simd.h: gaussext_standardise_panels_*)."""
+    if floating is float:
+        gaussext_standardise_panels_f32(rows, row_step, column_step, n_rows, n_features,
+                                        mean, inv_std, panels)
+    else:
+        gaussext_standardise_panels_f64(rows, row_step, column_step, n_rows, n_features,
+                                        mean, inv_std, panels)
+
+
+cdef inline void _whiten_panels(
+    const floating *whitening, Py_ssize_t n_features, const floating *panels,
+    Py_ssize_t n_rows, float64_t log_norm, float64_t *out, const char *prefetch,
+    Py_ssize_t n_prefetch_bytes,
+) noexcept nogil:
+    """The C helper for X's type (_simd.h: gaussext_whitened_panels_*)."""
+    if floating is float:
+        gaussext_whitened_panels_f32(whitening, n_features, panels, n_rows, log_norm, out,
+                                     prefetch, n_prefetch_bytes)
+    else:
+        gaussext_whitened_panels_f64(whitening, n_features, panels, n_rows, log_norm, out,
+                                     prefetch, n_prefetch_bytes)
+
 
 cdef inline void _standardise_block(
     const floating[:, :] X, const float64_t *mean, const float64_t *inv_std,
-    Py_ssize_t start, Py_ssize_t stop, floating *standardised,
+    Py_ssize_t start, Py_ssize_t stop, floating *panels,
 ) noexcept nogil:
-    """standardised (row-major, rows start..stop) = (X[rows] - mean) * inv_std,
-    computed in float64 and stored in X's type."""
-    cdef Py_ssize_t i, j, n_features = X.shape[1]
-    cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
-    if _rows_contiguous(X):
-        if floating is float:
-            gaussext_standardise_rows_f32(&X[start, 0], row_step, stop - start, n_features,
-                                          mean, inv_std, standardised)
-        else:
-            gaussext_standardise_rows_f64(&X[start, 0], row_step, stop - start, n_features,
-                                          mean, inv_std, standardised)
+    """panels (GAUSSEXT_PANEL_ROWS rows each, feature by feature; see _simd.h)
+    = (X[start:stop] - mean) * inv_std, computed in float64 and stored in X's
+    type."""
+    cdef Py_ssize_t i, j, first, n_panel_rows, n_features = X.shape[1]
+    cdef Py_ssize_t row_step, column_step
+    cdef floating *panel
+    if _steps_in_elements(X):
+        row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
+        column_step = X.strides[1] // <Py_ssize_t> sizeof(floating)
+        _standardise_panels(&X[start, 0], row_step, column_step, stop - start, n_features,
+                            mean, inv_std, panels)
     else:
-        for j in range(n_features):
-            for i in range(stop - start):
-                standardised[i * n_features + j] = <floating> (
-                    (<float64_t> X[start + i, j] - mean[j]) * inv_std[j])
+        # odd byte strides: copy each panel's rows into its own layout (row r
+        # of the panel, feature j at j P + r), then standardise it in place
+        # as a panel-shaped array of whole-element steps
+        first = 0
+        while first < stop - start:
+            panel = panels + first * n_features
+            n_panel_rows = min(GAUSSEXT_PANEL_ROWS, stop - start - first)
+            for i in range(n_panel_rows):
+                for j in range(n_features):
+                    panel[j * GAUSSEXT_PANEL_ROWS + i] = X[start + first + i, j]
+            _standardise_panels(<const floating *> panel, 1, GAUSSEXT_PANEL_ROWS, n_panel_rows,
+                                n_features, mean, inv_std, panel)
+            first += GAUSSEXT_PANEL_ROWS
 
 
 cdef inline void _full_block(
     const floating[:, :] X, const float64_t[::1] mean, const float64_t[::1] inv_std,
     const floating[:, ::1] whitening, float64_t log_norm,
-    float64_t[::1] out, Py_ssize_t start, Py_ssize_t stop,
-    floating *standardised, floating *whitened,
+    float64_t[::1] out, Py_ssize_t start, Py_ssize_t stop, floating *panels,
 ) noexcept nogil:
     cdef Py_ssize_t n_features = X.shape[1], n_rows = stop - start
     cdef Py_ssize_t n_prefetch_bytes = 0
-    cdef blas_int d = <blas_int> n_features
-    cdef floating *z
     cdef const char *prefetch = NULL
-    _standardise_block(X, &mean[0], &inv_std[0], start, stop, standardised)
-    # `standardised` is n_rows x d row-major, i.e. d x n_rows column-major,
-    # one row per column.  The row-major lower W reads column-major as its
-    # transpose, so op = 'T' applies W itself.
-    if n_features >= TRMM_MIN_FEATURES:
-        _trmm(LEFT, UPPER, TRANSPOSE, NON_UNIT, d, <blas_int> n_rows, 1.0,
-              &whitening[0, 0], d, standardised, d)
-        z = standardised
-    else:
-        _gemm(TRANSPOSE, NO_TRANSPOSE, d, <blas_int> n_rows, d, 1.0,
-              &whitening[0, 0], d, standardised, d, 0.0, whitened, d)
-        z = whitened
+    _standardise_block(X, &mean[0], &inv_std[0], start, stop, panels)
     # prange's static schedule gives each thread one run of consecutive
     # blocks, so the rows after this block are, but for its last, the
-    # thread's next ones: ask for them while summing this block, where they
-    # are one span of memory (C-contiguous X; other layouts go without).
+    # thread's next ones: ask for them while whitening this block, where
+    # they are one span of memory (C-contiguous X; other layouts go without).
     # With few features the product is brief and the hardware prefetcher
     # keeps up; asking costs more than it saves there.
     if (n_features >= PREFETCH_MIN_FEATURES and stop < X.shape[0]
             and X.strides[0] == n_features * <Py_ssize_t> sizeof(floating)):
         n_prefetch_bytes = min(n_rows, X.shape[0] - stop) * X.strides[0]
         prefetch = <const char *> &X[stop, 0]
-    if floating is float:
-        gaussext_whitened_rows_f32(z, n_rows, n_features, log_norm, &out[start],
-                                   prefetch, n_prefetch_bytes)
-    else:
-        gaussext_whitened_rows_f64(z, n_rows, n_features, log_norm, &out[start],
-                                   prefetch, n_prefetch_bytes)
+    _whiten_panels(&whitening[0, 0], n_features, <const floating *> panels, n_rows, log_norm,
+                   &out[start], prefetch, n_prefetch_bytes)
 
 
 def full_log_density(
@@ -273,37 +306,76 @@ def full_log_density(
 
     `inv_std` is 1 / sqrt(diag Sigma); `whitening` is L^-1 diag(sqrt(diag
     Sigma)), row-major lower triangular (zeros above), in X's type.
-    `workspace` holds two blocks per thread, in X's type: shape
-    full_workspace_shape(n_threads, d).  Returns how many of the results are
-    not finite, as diagonal_log_density does; for float32 input a finite row
-    may also give one, if its standardised residual overflows float32.
+    `workspace` holds one block's panels per thread, in X's type: shape
+    full_workspace_shape(n_threads, d, n) or larger (refused if smaller).
+    Returns how many of the results are not finite, as diagonal_log_density
+    does; for float32 input a finite row may also give one, if its
+    standardised residual overflows float32.
     """
     cdef Py_ssize_t n_samples = X.shape[0], n_features = X.shape[1]
     cdef Py_ssize_t block_rows = _block_rows(n_features)
     cdef Py_ssize_t n_blocks = (n_samples + block_rows - 1) // block_rows
     cdef Py_ssize_t block, start, stop, n_nonfinite = 0
-    cdef floating *buffers = NULL  # set per thread below
+    cdef floating *panels = NULL  # set per thread below
+    if (workspace.shape[0] < max(1, n_threads) or workspace.shape[1]
+            < _panel_elements(min(n_samples, _block_rows(n_features)), n_features)):
+        raise ValueError(
+            f"workspace of shape ({workspace.shape[0]}, {workspace.shape[1]}) is smaller than "
+            f"full_workspace_shape({n_threads}, {n_features}, {n_samples})")
     if n_threads == 1:  # no OpenMP region at all (see gaussext._parallel)
         with nogil:
-            buffers = &workspace[0, 0]
+            panels = &workspace[0, 0]
             for block in range(n_blocks):
                 start = block * block_rows
                 stop = min(start + block_rows, n_samples)
-                _full_block(X, mean, inv_std, whitening, log_norm, out, start, stop,
-                            buffers, buffers + block_rows * n_features)
+                _full_block(X, mean, inv_std, whitening, log_norm, out, start, stop, panels)
                 n_nonfinite += _count_nonfinite(&out[start], stop - start)
         return n_nonfinite
     with nogil, parallel(num_threads=n_threads):
-        buffers = &workspace[threadid(), 0]
+        panels = &workspace[threadid(), 0]
         # guided: see diagonal_log_density; its runs of consecutive blocks
         # keep the next-block prefetch in _full_block mostly on target
         for block in prange(n_blocks, schedule="guided"):
             start = block * block_rows
             stop = min(start + block_rows, n_samples)
-            _full_block(X, mean, inv_std, whitening, log_norm, out, start, stop,
-                        buffers, buffers + block_rows * n_features)
+            _full_block(X, mean, inv_std, whitening, log_norm, out, start, stop, panels)
             n_nonfinite += _count_nonfinite(&out[start], stop - start)
     return n_nonfinite
+
+
+def whitened_log_density(const floating[:, ::1] whitening, const floating[:, :] standardised,
+                         float64_t log_norm, float64_t[::1] out):
+    """For tests only: out[i] = log_norm - 1/2 |W s_i|^2 over the rows s_i of
+    `standardised` (n x d, any layout), W = `whitening` (d x d, lower
+    triangle read), by the full kernel's own panels and product."""
+    cdef Py_ssize_t n_rows = standardised.shape[0], n_features = standardised.shape[1]
+    if whitening.shape[0] != n_features or whitening.shape[1] != n_features:
+        raise ValueError(f"whitening must be {n_features} x {n_features}")
+    if out.shape[0] != n_rows or n_rows == 0 or n_features == 0:
+        raise ValueError(f"out must have {n_rows} > 0 entries, and rows d > 0 features")
+    cdef float64_t[::1] zeros = np.zeros(n_features)
+    cdef float64_t[::1] ones = np.ones(n_features)
+    cdef floating[::1] panels = np.empty(_panel_elements(n_rows, n_features),
+                                         np.asarray(whitening).dtype)
+    with nogil:
+        # (s - 0) * 1 in float64, stored back in s's type: s exactly
+        _standardise_block(standardised, &zeros[0], &ones[0], 0, n_rows, &panels[0])
+        _whiten_panels(&whitening[0, 0], n_features, <const floating *> &panels[0], n_rows,
+                       log_norm, &out[0], NULL, 0)
+
+
+def scatter_update(const float64_t[:, ::1] residual, float64_t[:, ::1] scatter):
+    """For tests only: scatter += residual^T residual on the upper triangle of
+    `scatter` (d x d), `residual` n x d, by the fit's own product; nothing
+    below the diagonal is read or written."""
+    cdef Py_ssize_t n_features = residual.shape[1]
+    if scatter.shape[0] != n_features or scatter.shape[1] != n_features:
+        raise ValueError(f"scatter must be {n_features} x {n_features}")
+    if residual.shape[0] == 0 or n_features == 0:
+        return  # nothing to add, and no first element to point at
+    with nogil:
+        gaussext_scatter_update_f64(&residual[0, 0], residual.shape[0], n_features,
+                                    &scatter[0, 0])
 
 
 # ---------------------------------------------------------------------------
@@ -479,7 +551,6 @@ cdef void _full_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
     cdef float64_t *delta = scratch + n_features
     cdef float64_t *residual = scratch + 2 * n_features
     cdef float64_t n_a = 0.0, n_b
-    cdef blas_int d = <blas_int> n_features
     for j in range(n_features):
         mean[j] = 0.0
     for i in range(n_features * n_features):
@@ -490,9 +561,9 @@ cdef void _full_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
         n_b = block_stop - block_start
         _block_mean(X, block_start, block_stop, shift, block_mean, delta)
         _centre_block(X, shift, block_mean, block_start, block_stop, residual)
-        # residual is d x n_b column-major; scatter += R R^T fills the
-        # column-major lower triangle, which is the row-major upper one.
-        _syrk(LOWER, NO_TRANSPOSE, d, <blas_int> n_b, 1.0, residual, d, 1.0, scatter, d)
+        # scatter += R^T R, upper triangle, by our own product (_simd.h):
+        # no BLAS threads inside these, and the same bits on every machine
+        gaussext_scatter_update_f64(residual, block_stop - block_start, n_features, scatter)
         _merge(n_a, n_b, mean, block_mean, scatter, delta, n_features, True)
         n_a += n_b
         block_start = block_stop

@@ -1,10 +1,20 @@
-/* Row loops of the scoring kernels, in C for what Cython cannot say:
+/* Row loops and small products of the kernels, in C for what Cython cannot
+ * say:
  *
  * - Sums of squares are taken over eight independent lanes (lane k adds the
  *   terms j = k mod 8 in turn; the lanes are then added pairwise, in a fixed
  *   order).  Compilers vectorise the lanes without reassociating anything,
  *   so every build -- any vector width, OpenMP or not, optimised or not --
  *   and every alignment of the data give the same bits.
+ * - The full model's products (whitening at scoring, the scatter matrix at
+ *   fit) are ours rather than BLAS's, because they run inside the kernels'
+ *   OpenMP threads: a BLAS call there starts BLAS threads of its own, unless
+ *   a process-wide limit, which other threads of the host application see,
+ *   stops it; and its bits depend on the BLAS loaded and its thread count.
+ *   Ours vectorise across independent sums (rows, or entries of the
+ *   scatter), each sum taken term after term in a fixed order, so they give
+ *   the same bits everywhere too.  BLAS/LAPACK stays for the once-per-fit
+ *   d x d factorisation.
  * - On x86-64 glibc each helper is compiled twice, for baseline x86-64 (SSE2,
  *   what wheels target) and for AVX2, and the loader picks the clone the CPU
  *   runs (`target_clones`, resolved once through an ifunc).  Twice the vector
@@ -14,13 +24,16 @@
  *
  * Each helper handles a block of rows in one call, so the dispatch costs one
  * indirect call per block, not per row.  Every sum is taken in double, and
- * float elements are widened to double before any arithmetic.  C has no
- * fused types: each helper is a macro instantiated once per element type. */
+ * float elements are widened to double before any arithmetic, but for one
+ * product: the full model whitens float32 rows in float32 (see there).  C
+ * has no fused types: each helper is a macro instantiated once per element
+ * type. */
 #ifndef GAUSSEXT_SIMD_H
 #define GAUSSEXT_SIMD_H
 
 #include <stddef.h>
 #include <stdlib.h> /* defines __GLIBC__ where it applies */
+#include <string.h>
 
 /* SUM = sum over J in [0, N) of (TERM)^2, TERM an expression in J, over
  * eight lanes in the fixed order described above (the closing pairwise sum
@@ -90,56 +103,233 @@
         }                                                                      \
     }
 
-/* Full model, first step: standardised[i n + j] = (row_ij - mean_j) inv_std_j,
- * computed in double and stored as ELEMENT (the input's precision). */
-#define GAUSSEXT_DEFINE_STANDARDISE_ROWS(NAME, ELEMENT)                         \
+/* The full model's products vectorise across rows, not along them: rows are
+ * stored in panels of GAUSSEXT_PANEL_ROWS, feature by feature (element (r, j)
+ * of a panel at j * GAUSSEXT_PANEL_ROWS + r), so one vector holds feature j
+ * of every row of the panel and a matrix entry multiplies it as a scalar.
+ * Each row's sums then run in one fixed order, term after term, whichever
+ * lane of whichever vector width holds it: the bits do not depend on the
+ * build, and short rows (d = 2, 3) fill vectors as well as long ones.  A
+ * panel of eight fills one AVX2 vector of float, two of double. */
+#define GAUSSEXT_PANEL_ROWS 8
+
+/* Full model, first step: the panels of rows [0, n_rows), feature j of row
+ * i at rows[i row_step + j column_step], standardised in double,
+ * s_ij = (x_ij - mean_j) inv_std_j, and stored as ELEMENT (the input's
+ * precision); the rows that pad the last panel are zeros. */
+#define GAUSSEXT_DEFINE_STANDARDISE_PANELS(NAME, ELEMENT)                       \
     GAUSSEXT_DISPATCH static void NAME(                                        \
-        const ELEMENT *rows, ptrdiff_t row_step, ptrdiff_t n_rows, ptrdiff_t n, \
-        const double *mean, const double *inv_std, ELEMENT *standardised)      \
+        const ELEMENT *rows, ptrdiff_t row_step, ptrdiff_t column_step,        \
+        ptrdiff_t n_rows, ptrdiff_t n, const double *mean,                     \
+        const double *inv_std, ELEMENT *panels)                                \
     {                                                                          \
-        for (ptrdiff_t i = 0; i < n_rows; ++i) {                               \
-            const ELEMENT *row = rows + i * row_step;                          \
-            ELEMENT *out = standardised + i * n;                               \
-            for (ptrdiff_t j = 0; j < n; ++j) {                                \
-                out[j] = (ELEMENT)(((double)row[j] - mean[j]) * inv_std[j]);   \
+        for (ptrdiff_t first = 0; first < n_rows; first += GAUSSEXT_PANEL_ROWS) { \
+            ELEMENT *panel = panels + first * n;                               \
+            ptrdiff_t r = 0;                                                   \
+            for (; r < GAUSSEXT_PANEL_ROWS && first + r < n_rows; ++r) {       \
+                const ELEMENT *row = rows + (first + r) * row_step;            \
+                for (ptrdiff_t j = 0; j < n; ++j) {                            \
+                    panel[j * GAUSSEXT_PANEL_ROWS + r] = (ELEMENT)(            \
+                        ((double)row[j * column_step] - mean[j]) * inv_std[j]); \
+                }                                                              \
+            }                                                                  \
+            for (; r < GAUSSEXT_PANEL_ROWS; ++r) {                             \
+                for (ptrdiff_t j = 0; j < n; ++j) {                            \
+                    panel[j * GAUSSEXT_PANEL_ROWS + r] = 0;                    \
+                }                                                              \
             }                                                                  \
         }                                                                      \
     }
 
-/* Full model, last step, over whitened rows z (n_rows x n, contiguous):
- * out[i] = log_norm - 1/2 sum_j z_ij^2.
+/* WIDTH rows of a panel's column (one feature of WIDTH of its rows, 32
+ * bytes: one AVX2 vector, two SSE2 ones) as one value: GCC and Clang's vector
+ * extension, with no alignment assumed (memcpy loads); other compilers get a
+ * plain array and loops over its elements.  Either way each element is
+ * computed by the same operations, so the bits are the same. */
+#if defined(__GNUC__) || defined(__clang__)
+#define GAUSSEXT_DEFINE_PANEL_COLUMN(NAME, ELEMENT, WIDTH)                      \
+    typedef ELEMENT NAME __attribute__((vector_size((WIDTH) * sizeof(ELEMENT))));
+#define GAUSSEXT_COLUMN_ZERO(C) memset(&(C), 0, sizeof(C))
+#define GAUSSEXT_COLUMN_LOAD(C, ADDRESS) memcpy(&(C), (ADDRESS), sizeof(C))
+#define GAUSSEXT_COLUMN_MULTIPLY_ADD(C, SCALAR, V) ((C) += (SCALAR) * (V))
+#else
+#define GAUSSEXT_DEFINE_PANEL_COLUMN(NAME, ELEMENT, WIDTH)                      \
+    typedef struct { ELEMENT e[WIDTH]; } NAME;
+#define GAUSSEXT_COLUMN_ZERO(C) memset(&(C), 0, sizeof(C))
+#define GAUSSEXT_COLUMN_LOAD(C, ADDRESS) memcpy(&(C), (ADDRESS), sizeof(C))
+#define GAUSSEXT_COLUMN_MULTIPLY_ADD(C, SCALAR, V)                              \
+    do {                                                                       \
+        for (int r_ = 0; r_ < (int)(sizeof((C).e) / sizeof((C).e[0])); ++r_) { \
+            (C).e[r_] += (SCALAR) * (V).e[r_];                                 \
+        }                                                                      \
+    } while (0)
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define GAUSSEXT_COLUMN_ELEMENT(C, R) ((C)[R])
+#else
+#define GAUSSEXT_COLUMN_ELEMENT(C, R) ((C).e[R])
+#endif
+GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f64, double, 4)
+GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
+
+/* Full model, last step, over the standardised panels of n_rows rows s_i and
+ * the whitening matrix W (n x n, row-major, lower triangular; nothing above
+ * the diagonal is read), both ELEMENT:
+ *
+ *   z_i = W s_i,  out[i] = log_norm - 1/2 |z_i|^2.
+ *
+ * z_ik = sum_{j <= k} W_kj s_ij is accumulated in ELEMENT, j = 0, 1, ..., k
+ * in turn; |z_i|^2 in double, k = 0, 1, ..., n - 1 in turn.  Four entries of
+ * z are formed at once for WIDTH rows of the panel (a 32-byte vector), in
+ * registers, so each column of s loaded feeds four multiply-adds and four
+ * independent sums hide the adds' latency: the loop is bound by arithmetic,
+ * not by loads.  (There are no
+ * fused multiply-adds: the AVX2 clone does not enable FMA, so that it rounds
+ * exactly as the baseline clone does.)
  *
  * While it runs, the n_prefetch_bytes from `prefetch` on are requested from
- * memory, a cache line at a time spread evenly over the rows: the rows the
- * thread standardises next.  The rest of a block's work is a BLAS product
- * that reads no X, so without this the next block's rows would be read only
- * once that product is over, and the memory would sit idle during it. */
-#define GAUSSEXT_DEFINE_WHITENED_ROWS(NAME, ELEMENT)                            \
+ * memory, a cache line at a time spread evenly over the panels: the rows the
+ * thread standardises next, which would otherwise be read only once this
+ * product, which reads no X, is over. */
+#define GAUSSEXT_DEFINE_WHITENED_PANELS(NAME, ELEMENT, COLUMN, WIDTH)           \
     GAUSSEXT_DISPATCH static void NAME(                                        \
-        const ELEMENT *z, ptrdiff_t n_rows, ptrdiff_t n, double log_norm,      \
-        double *out, const char *prefetch, ptrdiff_t n_prefetch_bytes)         \
+        const ELEMENT *whitening, ptrdiff_t n, const ELEMENT *panels,          \
+        ptrdiff_t n_rows, double log_norm, double *out,                        \
+        const char *prefetch, ptrdiff_t n_prefetch_bytes)                      \
     {                                                                          \
-        /* lines owed so far, in units of 1 / n_rows of a line */              \
+        enum { P = GAUSSEXT_PANEL_ROWS };                                      \
+        ptrdiff_t n_panels = (n_rows + P - 1) / P;                             \
+        /* lines owed so far, in units of 1 / n_panels of a line */            \
         ptrdiff_t n_lines = (n_prefetch_bytes + GAUSSEXT_CACHE_LINE - 1)       \
                             / GAUSSEXT_CACHE_LINE;                             \
         ptrdiff_t owed = 0;                                                    \
-        for (ptrdiff_t i = 0; i < n_rows; ++i) {                               \
-            for (owed += n_lines; owed >= n_rows; owed -= n_rows) {            \
+        for (ptrdiff_t p = 0; p < n_panels; ++p) {                             \
+            for (owed += n_lines; owed >= n_panels; owed -= n_panels) {        \
                 GAUSSEXT_PREFETCH(prefetch);                                   \
                 prefetch += GAUSSEXT_CACHE_LINE;                               \
             }                                                                  \
-            const ELEMENT *row = z + i * n;                                    \
-            double sum;                                                        \
-            GAUSSEXT_SUM_OF_SQUARES(sum, n, j, (double)row[j]);                \
-            out[i] = log_norm - 0.5 * sum;                                     \
+            double norm[P] = {0.0};                                            \
+            for (int h = 0; h < P; h += (WIDTH)) {                             \
+            const ELEMENT *s = panels + p * P * n + h;                         \
+            COLUMN s_j, z0, z1, z2, z3;                                        \
+            ptrdiff_t k = 0;                                                   \
+            for (; k + 4 <= n; k += 4) {                                       \
+                const ELEMENT *w0 = whitening + k * n, *w1 = w0 + n;           \
+                const ELEMENT *w2 = w1 + n, *w3 = w2 + n;                      \
+                GAUSSEXT_COLUMN_ZERO(z0); GAUSSEXT_COLUMN_ZERO(z1);            \
+                GAUSSEXT_COLUMN_ZERO(z2); GAUSSEXT_COLUMN_ZERO(z3);            \
+                /* the columns all four rows of W have */                      \
+                for (ptrdiff_t j = 0; j < k; ++j) {                            \
+                    GAUSSEXT_COLUMN_LOAD(s_j, s + j * P);                      \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(z0, w0[j], s_j);              \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(z1, w1[j], s_j);              \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(z2, w2[j], s_j);              \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(z3, w3[j], s_j);              \
+                }                                                              \
+                /* then the triangle: row k + b stops at column k + b */       \
+                GAUSSEXT_COLUMN_LOAD(s_j, s + k * P);                          \
+                GAUSSEXT_COLUMN_MULTIPLY_ADD(z0, w0[k], s_j);                  \
+                GAUSSEXT_COLUMN_MULTIPLY_ADD(z1, w1[k], s_j);                  \
+                GAUSSEXT_COLUMN_MULTIPLY_ADD(z2, w2[k], s_j);                  \
+                GAUSSEXT_COLUMN_MULTIPLY_ADD(z3, w3[k], s_j);                  \
+                GAUSSEXT_COLUMN_LOAD(s_j, s + (k + 1) * P);                    \
+                GAUSSEXT_COLUMN_MULTIPLY_ADD(z1, w1[k + 1], s_j);              \
+                GAUSSEXT_COLUMN_MULTIPLY_ADD(z2, w2[k + 1], s_j);              \
+                GAUSSEXT_COLUMN_MULTIPLY_ADD(z3, w3[k + 1], s_j);              \
+                GAUSSEXT_COLUMN_LOAD(s_j, s + (k + 2) * P);                    \
+                GAUSSEXT_COLUMN_MULTIPLY_ADD(z2, w2[k + 2], s_j);              \
+                GAUSSEXT_COLUMN_MULTIPLY_ADD(z3, w3[k + 2], s_j);              \
+                GAUSSEXT_COLUMN_LOAD(s_j, s + (k + 3) * P);                    \
+                GAUSSEXT_COLUMN_MULTIPLY_ADD(z3, w3[k + 3], s_j);              \
+                for (int r = 0; r < (WIDTH); ++r) {                            \
+                    double z0_r = GAUSSEXT_COLUMN_ELEMENT(z0, r);              \
+                    double z1_r = GAUSSEXT_COLUMN_ELEMENT(z1, r);              \
+                    double z2_r = GAUSSEXT_COLUMN_ELEMENT(z2, r);              \
+                    double z3_r = GAUSSEXT_COLUMN_ELEMENT(z3, r);              \
+                    norm[h + r] = (((norm[h + r] + z0_r * z0_r) + z1_r * z1_r) \
+                                   + z2_r * z2_r) + z3_r * z3_r;               \
+                }                                                              \
+            }                                                                  \
+            /* the last n mod 4 entries of z, one at a time */                 \
+            for (; k < n; ++k) {                                               \
+                const ELEMENT *w = whitening + k * n;                          \
+                GAUSSEXT_COLUMN_ZERO(z0);                                      \
+                for (ptrdiff_t j = 0; j <= k; ++j) {                           \
+                    GAUSSEXT_COLUMN_LOAD(s_j, s + j * P);                      \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(z0, w[j], s_j);               \
+                }                                                              \
+                for (int r = 0; r < (WIDTH); ++r) {                            \
+                    double z_r = GAUSSEXT_COLUMN_ELEMENT(z0, r);               \
+                    norm[h + r] += z_r * z_r;                                  \
+                }                                                              \
+            }                                                                  \
+            }                                                                  \
+            ptrdiff_t n_valid = n_rows - p * P < P ? n_rows - p * P : P;       \
+            for (ptrdiff_t r = 0; r < n_valid; ++r) {                          \
+                out[p * P + r] = log_norm - 0.5 * norm[r];                     \
+            }                                                                  \
         }                                                                      \
     }
 
+/* Fit: scatter += R^T R on the upper triangle (a <= b) of the row-major n x n
+ * scatter, R the n_rows x n row-major block of centred residuals:
+ *
+ *   scatter_ab += sum_i R_ia R_ib,  the sum taken i = 0, 1, ... in turn
+ *
+ * and then added to scatter_ab.  Tiles of 4 x 8 entries (a x b) are summed at
+ * once over the rows, vectorised along b: per row, four scalars R_ia times
+ * eight contiguous R_ib, the tile's sums in registers, so each load feeds
+ * several multiply-adds.  Every entry is its own sum in row order, whatever
+ * the vector width or tiling, and the edges of the triangle, summed by the
+ * same loop with shorter bounds, add in the same order; nothing below the
+ * diagonal is written.  (Plain loops, not the vector extension used above:
+ * GCC lowers that to baseline x86-64 ten times slower here.) */
+GAUSSEXT_DISPATCH static void gaussext_scatter_update_f64(
+    const double *residual, ptrdiff_t n_rows, ptrdiff_t n, double *scatter)
+{
+    enum { TILE_A = 4, TILE_B = 8 };
+    for (ptrdiff_t a0 = 0; a0 < n; a0 += TILE_A) {
+        ptrdiff_t n_a = n - a0 < TILE_A ? n - a0 : TILE_A;
+        /* from the tile holding the diagonal on: those left of it are below */
+        for (ptrdiff_t b0 = a0 - a0 % TILE_B; b0 < n; b0 += TILE_B) {
+            ptrdiff_t n_b = n - b0 < TILE_B ? n - b0 : TILE_B;
+            double sum[TILE_A][TILE_B] = {{0.0}};
+            const double *row = residual;
+            if (n_a == TILE_A && n_b == TILE_B) { /* constant bounds: unrolled */
+                for (ptrdiff_t i = 0; i < n_rows; ++i, row += n) {
+                    for (int t = 0; t < TILE_A; ++t) {
+                        double r_a = row[a0 + t];
+                        for (int u = 0; u < TILE_B; ++u) {
+                            sum[t][u] += r_a * row[b0 + u];
+                        }
+                    }
+                }
+            } else { /* the right and bottom edges */
+                for (ptrdiff_t i = 0; i < n_rows; ++i, row += n) {
+                    for (ptrdiff_t t = 0; t < n_a; ++t) {
+                        double r_a = row[a0 + t];
+                        for (ptrdiff_t u = 0; u < n_b; ++u) {
+                            sum[t][u] += r_a * row[b0 + u];
+                        }
+                    }
+                }
+            }
+            for (ptrdiff_t t = 0; t < n_a; ++t) {
+                for (ptrdiff_t u = 0; u < n_b; ++u) {
+                    if (b0 + u >= a0 + t) {
+                        scatter[(a0 + t) * n + b0 + u] += sum[t][u];
+                    }
+                }
+            }
+        }
+    }
+}
+
 GAUSSEXT_DEFINE_DIAGONAL_ROWS(gaussext_diagonal_rows_f64, double)
 GAUSSEXT_DEFINE_DIAGONAL_ROWS(gaussext_diagonal_rows_f32, float)
-GAUSSEXT_DEFINE_STANDARDISE_ROWS(gaussext_standardise_rows_f64, double)
-GAUSSEXT_DEFINE_STANDARDISE_ROWS(gaussext_standardise_rows_f32, float)
-GAUSSEXT_DEFINE_WHITENED_ROWS(gaussext_whitened_rows_f64, double)
-GAUSSEXT_DEFINE_WHITENED_ROWS(gaussext_whitened_rows_f32, float)
+GAUSSEXT_DEFINE_STANDARDISE_PANELS(gaussext_standardise_panels_f64, double)
+GAUSSEXT_DEFINE_STANDARDISE_PANELS(gaussext_standardise_panels_f32, float)
+GAUSSEXT_DEFINE_WHITENED_PANELS(gaussext_whitened_panels_f64, double, gaussext_column_f64, 4)
+GAUSSEXT_DEFINE_WHITENED_PANELS(gaussext_whitened_panels_f32, float, gaussext_column_f32, 8)
 
 #endif

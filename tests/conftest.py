@@ -68,8 +68,17 @@ def _single_precision_product_bound(X, mean, covariance):
     residual = np.asarray(X, dtype=np.float64) - mean
     inverse_factor = linalg.solve_triangular(
         linalg.cholesky(covariance, lower=True), np.eye(len(mean)), lower=True)
+    return whitening_error_bound(residual, inverse_factor)
+
+
+def whitening_error_bound(residual, inverse_factor):
+    """The bound above for rows `residual` (n x d) whitened by the lower
+    triangular `inverse_factor` (d x d), both float64.  The same holds for
+    standardised rows s and W = L^-1 diag(sigma): W s = L^-1 r and
+    |W| |s| = |L^-1| |r|."""
     whitened = residual @ inverse_factor.T
-    error = (len(mean) + 3) * FLOAT32_UNIT_ROUNDOFF * (np.abs(residual) @ np.abs(inverse_factor).T)
+    error = ((inverse_factor.shape[0] + 3) * FLOAT32_UNIT_ROUNDOFF
+             * (np.abs(residual) @ np.abs(inverse_factor).T))
     return 0.5 * np.sum(2.0 * np.abs(whitened) * error + error**2, axis=1)
 
 
@@ -77,3 +86,9 @@ def _single_precision_product_bound(X, mean, covariance):
 def single_precision_product_bound():
     """The function bounding the float32 product's error, per row (see above)."""
     return _single_precision_product_bound
+
+
+@pytest.fixture(scope="session")
+def whitening_product_bound():
+    """The same bound, from standardised rows and the whitening matrix."""
+    return whitening_error_bound

@@ -1,22 +1,20 @@
-"""The BLAS / LAPACK wrappers of ``gaussext._blas`` against NumPy and SciPy.
+"""The LAPACK wrappers of ``gaussext._blas`` against NumPy and SciPy.
 
-The kernels reach BLAS through fused-type wrappers (``_gemm``, ``_trmm``,
-``_syrk``, ``_potrf``, ``_trtri``) that pick the single- or double-precision
-routine and pass flags, sizes and leading dimensions through.  Their
-Python-visible twins (``gemm``, ``trmm_lower_left``, ``syrk_lower``,
-``potrf_lower``, ``trtri_lower``) take Fortran-ordered arrays; this module
-checks that each computes what its name says, in both precisions, for square
-and rectangular shapes.
+The fit reaches LAPACK through fused-type wrappers (``_potrf``, ``_trtri``)
+that pick the single- or double-precision routine and pass flags, sizes and
+leading dimensions through.  Their Python-visible twins (``potrf_lower``,
+``trtri_lower``) take Fortran-ordered arrays; this module checks that each
+computes what its name says, in both precisions.  (The kernels' per-row
+products are their own, tested in ``test_products.py``.)
 
 Tolerances
 ----------
 `TOLERANCE` holds one relative tolerance per dtype, used as a multiple of
-the problem's own scale: the condition number for inverses and factors, the
-magnitude of the summed products for the products and the rank-k update.  The matrices are
-well conditioned (triangular factors with a dominant diagonal, covariances
-M M^T / m + I) so that the scaled bounds stay tight.  A wrong triangle,
-transposition or leading dimension errs by O(1) instead, and single
-precision where double was asked for by ~1e-7.
+the problem's own scale: the condition number for inverses and factors.  The
+matrices are well conditioned (triangular factors with a dominant diagonal,
+covariances M M^T / m + I) so that the scaled bounds stay tight.  A wrong
+triangle or leading dimension errs by O(1) instead, and single precision
+where double was asked for by ~1e-7.
 """
 
 import numpy as np
@@ -53,63 +51,6 @@ def _positive_definite(rng, m, dtype):
     return np.asfortranarray(0.5 * (matrix + matrix.T), dtype=dtype)
 
 
-def _assert_product_close(actual, expected, scale, dtype):
-    """|actual - expected| <= TOLERANCE * scale entry by entry, where `scale`
-    is the sum of the magnitudes of the products summed into each entry."""
-    assert actual.dtype == dtype
-    assert np.all(np.abs(actual - expected) <= TOLERANCE[dtype] * scale)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (5, 5, 5), (7, 3, 4), (3, 7, 2), (40, 65, 9)])
-def test_gemm_accumulates_the_product(dtype, m, k, n):
-    """gemm adds A B (A m x k, B k x n) to C, which is accumulated, not
-    overwritten, and leaves A and B alone."""
-    rng = np.random.default_rng(10_000 * m + 100 * k + n)
-    a = np.asfortranarray(rng.normal(size=(m, k)), dtype=dtype)
-    b = np.asfortranarray(rng.normal(size=(k, n)), dtype=dtype)
-    c = np.asfortranarray(rng.normal(size=(m, n)), dtype=dtype)
-    a_before, b_before, c_before = a.copy(), b.copy(), c.copy()
-
-    _blas.gemm(a, b, c)
-
-    a64, b64, c64 = (x.astype(np.float64) for x in (a_before, b_before, c_before))
-    _assert_product_close(c, a64 @ b64 + c64, np.abs(a64) @ np.abs(b64) + np.abs(c64), dtype)
-    assert np.array_equal(a, a_before) and np.array_equal(b, b_before)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m, n", [(1, 1), (5, 5), (7, 3), (3, 7), (40, 65), (64, 1)])
-def test_trmm_lower_left_multiplies_by_the_lower_triangle(dtype, m, n):
-    """trmm_lower_left overwrites B (m x n, square or not) with L B, L the
-    lower triangle of A, and leaves A alone."""
-    rng = np.random.default_rng(100 * m + n)
-    lower = _lower_triangular(rng, m, dtype)
-    b = np.asfortranarray(rng.normal(size=(m, n)), dtype=dtype)
-    lower_before, b_before = lower.copy(), b.copy()
-
-    _blas.trmm_lower_left(lower, b)
-
-    lower64, b64 = lower_before.astype(np.float64), b_before.astype(np.float64)
-    _assert_product_close(b, lower64 @ b64, np.abs(lower64) @ np.abs(b64), dtype)
-    assert np.array_equal(lower, lower_before)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_trmm_lower_left_ignores_the_upper_triangle(dtype):
-    """Only the lower triangle of A is read: filling the strict upper triangle
-    with NaN changes nothing."""
-    rng = np.random.default_rng(1)
-    lower = _lower_triangular(rng, 6, dtype)
-    b = np.asfortranarray(rng.normal(size=(6, 4)), dtype=dtype)
-    with_nan = lower.copy(order="F")
-    with_nan[np.triu_indices(6, 1)] = np.nan
-    clean, dirty = b.copy(order="F"), b.copy(order="F")
-    _blas.trmm_lower_left(lower, clean)
-    _blas.trmm_lower_left(with_nan, dirty)
-    assert np.all(np.isfinite(clean)) and np.array_equal(clean, dirty)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m", [1, 2, 5, 40, 64])
 def test_trtri_lower_inverts_the_lower_triangle(dtype, m):
@@ -140,31 +81,6 @@ def test_trtri_lower_reports_an_exactly_zero_diagonal(dtype, zero_at):
     lower = _lower_triangular(np.random.default_rng(zero_at), 5, dtype)
     lower[zero_at, zero_at] = 0.0
     assert _blas.trtri_lower(lower) == zero_at + 1
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n, k", [(1, 1), (4, 4), (6, 2), (2, 6), (50, 120), (33, 1)])
-def test_syrk_lower_adds_a_a_transpose_to_the_lower_triangle(dtype, n, k):
-    """syrk_lower sets the lower triangle of C to that of A A^T + C (A n x k,
-    any aspect), leaves the strict upper triangle bit for bit as it was,
-    and reads nothing from it (it holds unrelated numbers here)."""
-    rng = np.random.default_rng(1000 * n + k)
-    a = np.asfortranarray(rng.normal(size=(n, k)), dtype=dtype)
-    c = np.asfortranarray(rng.normal(size=(n, n)), dtype=dtype)  # not symmetric
-    a_before, c_before = a.copy(), c.copy()
-
-    _blas.syrk_lower(a, c)
-
-    a64, c64 = a_before.astype(np.float64), c_before.astype(np.float64)
-    expected = np.tril(a64 @ a64.T + c64)
-    # entry (i, j) sums k products and one addend: its error scales with
-    # sum_l |a_il a_jl| + |c_ij|, not with the (possibly cancelling) result
-    scale = np.tril(np.abs(a64) @ np.abs(a64).T + np.abs(c64))
-    assert np.all(np.abs(np.tril(c) - expected) <= TOLERANCE[dtype] * scale)
-    upper = np.triu_indices(n, 1)
-    assert np.array_equal(c[upper], c_before[upper])
-    assert c.dtype == dtype
-    assert np.array_equal(a, a_before)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -214,14 +130,6 @@ def test_potrf_lower_reports_the_first_non_positive_minor(dtype, matrix, first_b
 def test_twins_accept_fortran_order_only(dtype):
     """The twins take Fortran-ordered arrays; a C-ordered (non-Fortran)
     array is refused instead of being read with the wrong strides."""
-    square = np.asfortranarray(np.eye(3), dtype=dtype)
-    c_ordered = np.ones((3, 2), dtype=dtype)
-    with pytest.raises(ValueError, match="Fortran contiguous"):
-        _blas.trmm_lower_left(square, c_ordered)
-    with pytest.raises(ValueError, match="Fortran contiguous"):
-        _blas.gemm(square, c_ordered, np.asfortranarray(c_ordered))
-    with pytest.raises(ValueError, match="Fortran contiguous"):
-        _blas.syrk_lower(c_ordered, square)
     with pytest.raises(ValueError, match="Fortran contiguous"):
         _blas.potrf_lower(np.ascontiguousarray(2.0 * np.eye(3), dtype=dtype))
     with pytest.raises(ValueError, match="Fortran contiguous"):

@@ -190,7 +190,8 @@ def _full_log_density(X, mean, covariance, n_threads):
     log_norm = -0.5 * (d * LOG_2PI + 2.0 * float(np.sum(np.log(np.diagonal(factor)))))
     out = np.full(X.shape[0], np.nan)
     # garbage in the workspace: the kernel must not rely on it being zeroed
-    workspace = np.full(_kernels.full_workspace_shape(n_threads, d), np.nan, dtype=X.dtype)
+    workspace = np.full(_kernels.full_workspace_shape(n_threads, d, X.shape[0]), np.nan,
+                        dtype=X.dtype)
     _kernels.full_log_density(X, mean, 1.0 / std, (inverse_factor * std).astype(X.dtype),
                               log_norm, out, workspace, n_threads)
     return out, log_norm
@@ -373,7 +374,7 @@ def test_log_densities_over_many_blocks_match_scipy(dtype, single_precision_prod
         (10_000, 8),    # 5 diagonal blocks of 2048 and 2 full blocks of 8192, partial last
         (16_384, 8),    # exactly 8 diagonal and 2 full blocks
         (20_000, 7),    # full blocks of 9362 rows
-        (3_001, 300),   # 14 full blocks of 218 rows (trmm rather than gemm)
+        (3_001, 300),   # 14 full blocks of 218 rows
     ],
 )
 def test_thread_count_does_not_change_any_bit(n_samples, n_features):
@@ -415,6 +416,67 @@ def test_alignment_of_the_data_does_not_change_any_bit(dtype, n_features):
             aligned, _ = kernel(X, mean, spread, 2)
             offset, _ = kernel(shifted, mean, spread, 2)
         assert np.all(np.isfinite(aligned)) and np.array_equal(aligned, offset)
+
+
+PRODUCT_FEATURES = [1, 2, 3, 7, 8, 9, 31, 32, 33, 64, 128, 300]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_features", PRODUCT_FEATURES)
+@pytest.mark.parametrize("n_samples", [1, 2, 7, 8, 9, 1000])
+def test_full_log_density_over_panel_shapes_matches_scipy(dtype, n_features, n_samples,
+                                                          single_precision_product_bound):
+    """The full kernel, on data at an offset of 1e6, equals SciPy's
+    multivariate normal log-density for every feature count where its
+    product changes shape and row counts either side of a panel of 8 rows,
+    float32 within the stated bound of its product."""
+    rng = np.random.default_rng(100 * n_features + n_samples)
+    mean = 1e6 + rng.uniform(-5, 5, size=n_features)
+    covariance = _random_covariance(rng, n_features)
+    X = rng.multivariate_normal(mean, covariance, size=n_samples).astype(dtype)
+
+    full, log_norm = _full_log_density(X, mean, covariance, n_threads=2)
+
+    expected = stats.multivariate_normal(mean, covariance).logpdf(X.astype(np.float64))
+    _assert_full_log_density_close(full, np.atleast_1d(expected), log_norm, X, mean,
+                                   covariance, single_precision_product_bound)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_features", PRODUCT_FEATURES)
+def test_full_scores_do_not_depend_on_threads_storage_or_blas(dtype, n_features):
+    """Over 2.5 blocks (so that two threads split them), the full kernel gives
+    the same bits on one or two threads, run after run, for C- or
+    Fortran-ordered rows or rows one element off alignment, and whatever
+    BLAS's own thread count is: no BLAS runs in its loops."""
+    rng = np.random.default_rng(n_features)
+    n_samples = 5 * _kernels.full_block_rows(n_features) // 2
+    mean = rng.normal(size=n_features)
+    covariance = _random_covariance(rng, n_features)
+    X = (rng.normal(size=(n_samples, n_features)) + mean).astype(dtype)
+    shifted = np.empty(X.size + 1, dtype=dtype)[1:].reshape(X.shape)
+    shifted[:] = X
+    # one factor for every run (LAPACK's own bits may depend on BLAS threads)
+    factor, inverse_factor, info = _kernels.cholesky_lower(covariance)
+    assert info == 0
+    std = np.sqrt(np.diagonal(covariance))
+    whitening = (inverse_factor * std).astype(dtype)
+
+    def scores(rows, n_threads):
+        out = np.full(n_samples, np.nan)
+        workspace = np.full(_kernels.full_workspace_shape(n_threads, n_features, n_samples),
+                            np.nan, dtype=dtype)
+        _kernels.full_log_density(rows, mean, 1.0 / std, whitening, -1.0, out, workspace,
+                                  n_threads)
+        return out
+
+    reference = scores(X, 1)
+    assert np.all(np.isfinite(reference))
+    for stored, n_threads in [(X, 1), (X, 2), (X, 2), (np.asfortranarray(X), 2), (shifted, 2)]:
+        assert np.array_equal(scores(stored, n_threads), reference)
+    for blas_threads in (1, 2):
+        with threadpool_limits(limits=blas_threads, user_api="blas"):
+            assert np.array_equal(scores(X, 2), reference)
 
 
 # ---------------------------------------------------------------------------
