@@ -18,9 +18,10 @@ the scoring kernel works with.  With :math:`R = L_R L_R^T`,
 
 so the whitening matrix the kernel applies to standardised residuals is
 :math:`W = L_R^{-1}`, and :math:`\log\det\Sigma = \sum_j \log\Sigma_{jj} +
-2\sum_j \log (L_R)_{jj}`.  One symmetric eigendecomposition of R gives the
-numerical rank, the condition number and, for a singular R, the linear
-relations between features that make it so.
+2\sum_j \log (L_R)_{jj}`.  R's eigenvalues give the numerical rank and the
+condition number (Cholesky alone is not trusted: an exactly singular matrix
+can still factor because of rounding); for a singular R its eigenvectors
+give the linear relations between features that make it so.
 """
 
 import math
@@ -236,7 +237,10 @@ def full_gaussian(mean, covariance, names=None, *, remedies, warn_stacklevel=2):
     correlation = covariance / std[:, None] / std[None, :]
     correlation = 0.5 * (correlation + correlation.T)
     n_features = covariance.shape[0]
-    eigenvalues, eigenvectors = np.linalg.eigh(correlation)
+    # Eigenvalues only: the eigenvectors' back-transformation is a BLAS-3
+    # product that wakes the BLAS thread pool (n_jobs=1 is one thread); they
+    # are computed below only to explain a failure.
+    eigenvalues = np.linalg.eigvalsh(correlation)
     tolerance = eigenvalues[-1] * n_features * np.finfo(np.float64).eps
     rank = int(np.sum(eigenvalues > tolerance))
     smallest = max(eigenvalues[0], 0.0)
@@ -244,6 +248,7 @@ def full_gaussian(mean, covariance, names=None, *, remedies, warn_stacklevel=2):
     factor, inverse_factor, info = _kernels.cholesky_lower(np.ascontiguousarray(correlation))
     if info != 0 or rank < n_features:
         # v' Sigma v = 0 with v = D^-1/2 u for u in R's null space
+        eigenvalues, eigenvectors = np.linalg.eigh(correlation)
         null_space = eigenvectors[:, eigenvalues <= tolerance]
         if null_space.shape[1] == 0:
             null_space = eigenvectors[:, :1]

@@ -83,6 +83,8 @@ def feature_names(X):
 def check_feature_names(X, fitted_names, estimator_name):
     """Compare X's column names with those seen at fit, as scikit-learn does:
     warn when only one side has names, raise ValueError when they differ."""
+    if type(X) is np.ndarray and fitted_names is None:  # the common case: nothing to compare
+        return
     names = feature_names(X)
     if names is not None and fitted_names is None:
         warnings.warn(
@@ -170,6 +172,10 @@ def _holds_pandas_na(X):
 
 def _to_numeric(X, name):
     """np.asarray with a float dtype NumPy's rules allow, or a clear error."""
+    # the common case first, at the cost of two comparisons: a plain float32 or
+    # float64 ndarray (not a subclass such as a masked array) is used as it is
+    if type(X) is np.ndarray and X.dtype.char in "fd":
+        return X
     if X is None:
         raise TypeError(f"{name} must be array-like, got None")
     if hasattr(X, "tocsr") or hasattr(X, "toarray"):
