@@ -1,5 +1,7 @@
 """The estimator: GaussianAnomalyDetector."""
 
+from __future__ import annotations
+
 import collections
 import contextlib
 import math
@@ -9,9 +11,11 @@ import warnings
 import numpy as np
 
 from gaussext import _blocks, _kernels, _persistence, _shrinkage
+from gaussext._feature_names import check_feature_names, feature_names_of as _feature_names
 from gaussext._params import ParamsMixin
+from gaussext._typing import ArrayLike, Chunks, Float64Array, Path, SignArray
 from gaussext._statistics import GaussianStatistics
-from gaussext._threshold import density_from_log, select_threshold
+from gaussext._threshold import ThresholdResult, density_from_log, select_threshold
 from gaussext._validation import check_array, check_finite, check_scalar, not_fitted_error
 
 __all__ = ["ConditioningWarning", "GaussianAnomalyDetector"]
@@ -29,17 +33,6 @@ SAMPLES_PER_FEATURE = 10
 class ConditioningWarning(UserWarning):
     """A full-covariance fit whose estimate is unreliable: ill-conditioned, or
     from fewer than 10 samples per feature."""
-
-
-def _feature_names(X):
-    """Column names of a DataFrame-like X when they are all strings, else None."""
-    columns = getattr(X, "columns", None)
-    if columns is None:
-        return None
-    names = np.asarray(columns, dtype=object)
-    if names.ndim != 1 or not all(isinstance(name, str) for name in names):
-        return None
-    return names
 
 
 def _resolve_n_threads(n_jobs):
@@ -211,8 +204,9 @@ class GaussianAnomalyDetector(ParamsMixin):
     [1, -1]
     """
 
-    def __init__(self, covariance="diagonal", *, contamination=0.1, ddof=0,
-                 reg_covar=0.0, variance_floor=0.0, shrinkage=None, n_jobs=None):
+    def __init__(self, covariance: str = "diagonal", *, contamination: float = 0.1,
+                 ddof: int = 0, reg_covar: float = 0.0, variance_floor: float = 0.0,
+                 shrinkage: str | float | None = None, n_jobs: int | None = None) -> None:
         self.covariance = covariance
         self.contamination = contamination
         self.ddof = ddof
@@ -272,7 +266,7 @@ class GaussianAnomalyDetector(ParamsMixin):
             if self.n_jobs == 0:
                 raise ValueError("n_jobs must be a non-zero integer or None, got 0")
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike | Chunks, y: object = None) -> GaussianAnomalyDetector:
         """Estimate the Gaussian's parameters from X, and epsilon from `contamination`.
 
         Parameters
@@ -445,7 +439,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         self.threshold_ = None
         return self
 
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X: ArrayLike, y: object = None) -> GaussianAnomalyDetector:
         """Add a chunk of training rows to the model's statistics and refit.
 
         The count, mean and centred second moments of all rows seen so far
@@ -669,25 +663,7 @@ class GaussianAnomalyDetector(ParamsMixin):
 
     def _validate_for_scoring(self, X):
         self._check_fitted()
-        names = _feature_names(X)
-        fitted_names = getattr(self, "feature_names_in_", None)
-        if names is not None and fitted_names is None:
-            warnings.warn(
-                f"X has feature names, but {type(self).__name__} was fitted without "
-                "feature names", UserWarning, stacklevel=3,
-            )
-        elif names is None and fitted_names is not None and hasattr(X, "columns"):
-            warnings.warn(
-                f"X does not have valid feature names, but {type(self).__name__} was "
-                "fitted with feature names", UserWarning, stacklevel=3,
-            )
-        elif names is not None and (
-            len(names) != len(fitted_names) or np.any(names != fitted_names)
-        ):
-            raise ValueError(
-                "The feature names should match those that were passed during fit: "
-                f"expected {list(fitted_names)}, got {list(names)}"
-            )
+        check_feature_names(self, X, stacklevel=3)
         # Finiteness is checked on the scores instead (see _log_density).
         X = check_array(X, ensure_finite=False)
         self._check_n_features(X, self.n_features_in_)
@@ -739,7 +715,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         self._full_log_density(X[rows].astype(np.float64), rescored, n_threads)
         log_density[rows] = rescored
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> Float64Array:
         """Log-density log p(x) of each sample under the fitted Gaussian.
 
         Parameters
@@ -758,7 +734,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         return self._log_density(self._validate_for_scoring(X))
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> Float64Array:
         """log p(x) - log epsilon: negative for anomalies.
 
         Returns
@@ -767,7 +743,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         return self.score_samples(X) - self.offset_
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> SignArray:
         """+1 for a normal point, -1 for an anomaly (p(x) < epsilon).
 
         Returns
@@ -776,11 +752,11 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         return np.where(self.decision_function(X) < 0, -1, 1)
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X: ArrayLike, y: object = None) -> SignArray:
         """Fit on X, then predict X: +1 normal, -1 anomaly."""
         return self.fit(X).predict(X)
 
-    def pdf(self, X):
+    def pdf(self, X: ArrayLike) -> Float64Array:
         """Density p(x) = exp(log p(x)); 0.0 where log p(x) < -745 (underflow) and
         inf where log p(x) > 709.78 (a density beyond float64's range).
 
@@ -790,7 +766,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         return density_from_log(self.score_samples(X))
 
-    def explain(self, X):
+    def explain(self, X: ArrayLike) -> Float64Array:
         r"""Each sample's -log p(x) split into one contribution per feature.
 
         Diagonal model: feature j's own term,
@@ -838,7 +814,7 @@ class GaussianAnomalyDetector(ParamsMixin):
             half_square = 0.5 * np.ldexp(standardised, exponent) ** 2
         return 0.5 * _LOG_2PI + log_scale + half_square
 
-    def save(self, path):
+    def save(self, path: Path) -> None:
         """Write the fitted model to `path`, an ``.npz`` file in a safe format.
 
         The file holds float64 arrays and JSON metadata (package version,
@@ -851,7 +827,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         _persistence.save(self, path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: Path) -> GaussianAnomalyDetector:
         """Read a model written by :meth:`save`; its scores equal the saved
         model's bit for bit.
 
@@ -866,7 +842,8 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         return _persistence.load(cls, path)
 
-    def tune_threshold(self, X_val, y_val, *, method="exact", steps=1000):
+    def tune_threshold(self, X_val: ArrayLike, y_val: ArrayLike, *, method: str = "exact",
+                       steps: int = 1000) -> ThresholdResult:
         """Choose epsilon on labelled data by maximising F1, and keep it.
 
         Parameters
