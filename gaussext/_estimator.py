@@ -179,7 +179,7 @@ class GaussianAnomalyDetector(ParamsMixin):
     log_det_ : float
         log det of the covariance (product of the variances when diagonal).
     epsilon_ : float
-        Density threshold: anomaly iff p(x) < epsilon_.  ``exp(log_epsilon_)``;
+        Density threshold: anomaly iff p(x) < ``epsilon_``.  ``exp(log_epsilon_)``;
         may underflow to 0.0 (or overflow to inf) while `log_epsilon_` stays exact.
     log_epsilon_ : float
         The threshold in log-density units; all decisions use it.

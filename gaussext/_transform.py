@@ -404,7 +404,7 @@ class GaussianizingTransformer(ParamsMixin):
 
         Returns
         -------
-        ndarray of object, shape (n_features_in_,)
+        ndarray of object, shape (``n_features_in_``,)
         """
         self._check_fitted()
         return feature_names_out(self, input_features)
