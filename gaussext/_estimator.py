@@ -16,7 +16,7 @@ from gaussext._params import ParamsMixin
 from gaussext._typing import ArrayLike, Chunks, Float64Array, Path, SignArray
 from gaussext._statistics import GaussianStatistics
 from gaussext._threshold import ThresholdResult, density_from_log, select_threshold
-from gaussext._validation import check_array, check_finite, check_scalar, not_fitted_error
+from gaussext._validation import check_array, check_finite, check_fitted, check_scalar
 
 __all__ = ["ConditioningWarning", "GaussianAnomalyDetector"]
 
@@ -655,11 +655,7 @@ class GaussianAnomalyDetector(ParamsMixin):
     # -- scoring ---------------------------------------------------------
 
     def _check_fitted(self):
-        if not hasattr(self, "log_epsilon_"):
-            raise not_fitted_error(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator."
-            )
+        check_fitted(self, "log_epsilon_")
 
     def _validate_for_scoring(self, X):
         self._check_fitted()

@@ -24,7 +24,7 @@ from gaussext._feature_names import (check_feature_names, check_output_container
                                      wrap_output)
 from gaussext._params import ParamsMixin
 from gaussext._typing import ArrayLike, Float64Array
-from gaussext._validation import check_array, check_scalar, not_fitted_error
+from gaussext._validation import check_array, check_fitted, check_scalar
 
 __all__ = ["TRANSFORMS", "MIN_SAMPLES_FOR_TEST", "GaussianizingTransformer", "choose_transform",
            "normality"]
@@ -313,11 +313,7 @@ class GaussianizingTransformer(ParamsMixin):
         return self
 
     def _check_fitted(self):
-        if not hasattr(self, "transforms_"):
-            raise not_fitted_error(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator."
-            )
+        check_fitted(self, "transforms_")
 
     def _check(self, X):
         self._check_fitted()

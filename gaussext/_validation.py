@@ -18,6 +18,7 @@ __all__ = [
     "check_array",
     "check_both_classes",
     "check_finite",
+    "check_fitted",
     "check_labels",
     "check_log_density",
     "check_scalar",
@@ -44,6 +45,16 @@ def not_fitted_error(message):
 
 
 _compatible_classes = {}
+
+
+def check_fitted(estimator, attribute):
+    """Raise NotFittedError (scikit-learn's message) unless `estimator` has
+    the attribute `fit` sets."""
+    if not hasattr(estimator, attribute):
+        raise not_fitted_error(
+            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
+            "appropriate arguments before using this estimator."
+        )
 
 
 def _sklearn_compatible_class(sklearn_class):

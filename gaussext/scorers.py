@@ -105,11 +105,14 @@ def make_fbeta(beta: float) -> Callable[[Any, ArrayLike, ArrayLike], float]:
     return fbeta
 
 
-def _anomaly_scores(estimator, X, y):
-    """(labels, -score_samples(X)): higher means more anomalous."""
+def _ranking_score(metric, estimator, X, y):
+    """scikit-learn's `metric` (a name in ``sklearn.metrics``) of the anomaly
+    score ``-score_samples(X)`` against labels `y` holding both classes."""
+    from sklearn import metrics
+
     scores = -np.asarray(estimator.score_samples(X), dtype=np.float64)
     labels = check_labels(y, scores.shape[0])
-    return labels, scores
+    return float(getattr(metrics, metric)(labels, scores))
 
 
 def roc_auc(estimator: Any, X: ArrayLike, y: ArrayLike) -> float:
@@ -117,22 +120,14 @@ def roc_auc(estimator: Any, X: ArrayLike, y: ArrayLike) -> float:
 
     The probability that a random anomaly has a lower log-density than a
     random normal point (ties count one half); independent of epsilon.
-
-    Parameters
-    ----------
-    estimator : fitted detector or Pipeline with ``score_samples``
-    X : array-like of shape (n_samples, n_features)
-    y : array-like of shape (n_samples,)
-        0 (normal) or 1 (anomaly), both present.
+    Arguments as for :func:`f1`, with ``score_samples`` instead of
+    ``predict``; `y` must hold both classes.
 
     Returns
     -------
     float in [0, 1]
     """
-    from sklearn.metrics import roc_auc_score
-
-    labels, scores = _anomaly_scores(estimator, X, y)
-    return float(roc_auc_score(labels, scores))
+    return _ranking_score("roc_auc_score", estimator, X, y)
 
 
 def average_precision(estimator: Any, X: ArrayLike, y: ArrayLike) -> float:
@@ -141,20 +136,11 @@ def average_precision(estimator: Any, X: ArrayLike, y: ArrayLike) -> float:
     .. math:: AP = \\sum_k (R_k - R_{k-1})\\,P_k
 
     over the thresholds k from the most anomalous down (scikit-learn's
-    ``average_precision_score``); independent of epsilon.
-
-    Parameters
-    ----------
-    estimator : fitted detector or Pipeline with ``score_samples``
-    X : array-like of shape (n_samples, n_features)
-    y : array-like of shape (n_samples,)
-        0 (normal) or 1 (anomaly), both present.
+    ``average_precision_score``); independent of epsilon.  Arguments as for
+    :func:`roc_auc`.
 
     Returns
     -------
     float in [0, 1]
     """
-    from sklearn.metrics import average_precision_score
-
-    labels, scores = _anomaly_scores(estimator, X, y)
-    return float(average_precision_score(labels, scores))
+    return _ranking_score("average_precision_score", estimator, X, y)
