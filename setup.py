@@ -7,7 +7,7 @@ GAUSSEXT_DISABLE_OPENMP=1
     one thread).
 GAUSSEXT_DISABLE_DISPATCH=1
     Build the scoring kernels' row loops for baseline x86-64 only, without the
-    AVX2 clone the CPU would otherwise pick at load time (see gaussext/_simd.h).
+    AVX2 clone the CPU would otherwise pick at load time (see src/gaussext/_simd.h).
 GAUSSEXT_DEBUG=1
     Build with Cython's bounds and wraparound checks on and C assertions
     enabled: slower, for running the kernel tests against.  Only this build
@@ -124,7 +124,7 @@ COMPILER_DIRECTIVES = {
 extensions = [
     Extension(
         f"gaussext.{name}",
-        [f"gaussext/{name}.pyx"],
+        [f"src/gaussext/{name}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
         + ([("GAUSSEXT_DISABLE_DISPATCH", "1")] if DISABLE_DISPATCH else []),
@@ -137,6 +137,8 @@ setup(
     ext_modules=cythonize(
         extensions,
         compiler_directives=COMPILER_DIRECTIVES,
+        # cimports of gaussext's .pxd files resolve from the src/ layout's root
+        include_path=["src"],
         force=True,
     ),
     cmdclass={"build_ext": BuildExtWithOpenMP},
