@@ -46,3 +46,41 @@ def test_stub_lists_every_public_function(module):
                 if callable(value) and not name.startswith("_")
                 and getattr(value, "__module__", None) == module.__name__}
     assert declared == compiled
+
+
+def _elf_section_names(path):
+    """Section names of a 64-bit little-endian ELF file (the compiled modules
+    on x86-64 and aarch64 Linux), read from its section header table."""
+    import struct
+
+    data = Path(path).read_bytes()
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, "not a 64-bit LE ELF file"
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+
+    def section(index):  # (name offset, file offset, size)
+        base = shoff + index * shentsize
+        name, = struct.unpack_from("<I", data, base)
+        offset, size = struct.unpack_from("<QQ", data, base + 0x18)
+        return name, offset, size
+
+    _, strings_at, _ = section(shstrndx)
+    names = []
+    for index in range(shnum):
+        name = section(index)[0]
+        names.append(data[strings_at + name:data.index(b"\0", strings_at + name)].decode())
+    return names
+
+
+@pytest.mark.skipif(not (platform.system() == "Linux" and platform.machine() in ("x86_64",
+                                                                                 "aarch64")),
+                    reason="reads 64-bit little-endian ELF files, as Linux builds them")
+@pytest.mark.parametrize("module", [_kernels, _blas], ids=lambda m: m.__name__)
+def test_compiled_modules_carry_no_debug_information_unless_a_debug_build(module):
+    # setup.py strips release builds (about five times smaller in a wheel);
+    # CI's GAUSSEXT_DEBUG=1 build keeps the debug sections.
+    debug = os.environ.get("GAUSSEXT_DEBUG", "0") not in ("", "0")
+    names = _elf_section_names(module.__file__)
+    assert ".dynsym" in names and ".text" in names
+    assert any(name.startswith(".debug_") for name in names) is debug
+    assert (".symtab" in names) is debug

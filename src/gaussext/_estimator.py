@@ -3,6 +3,8 @@ linear algebra (`_gaussian`), the thread policy (`_parallel`), the mergeable
 statistics (`_statistics`), the threshold scans (`_threshold`) and the input
 checks (`_validation`)."""
 
+from __future__ import annotations
+
 import collections
 import math
 import numbers
@@ -12,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from gaussext import _blocks, _calibration, _missing, _persistence, _robust, _shrinkage
+from gaussext._feature_names import check_feature_names, feature_names_of
 from gaussext._gaussian import (
     ConditioningWarning,
     FittedGaussian,
@@ -21,6 +24,7 @@ from gaussext._gaussian import (
     full_gaussian,
 )
 from gaussext._params import ParamsMixin
+from gaussext._typing import ArrayLike, Chunks, Float64Array, Path, SignArray
 from gaussext._parallel import check_n_jobs
 from gaussext._statistics import GaussianStatistics, exact_mean_and_spread, mean_and_spread
 from gaussext._threshold import (
@@ -31,12 +35,10 @@ from gaussext._threshold import (
 )
 from gaussext._validation import (
     check_array,
-    check_feature_names,
     check_finite,
     check_is_fitted,
     check_n_features,
     check_scalar,
-    feature_names,
     not_fitted_error,
 )
 
@@ -168,7 +170,7 @@ class GaussianAnomalyDetector(ParamsMixin):
     log_det_ : float
         log det of the covariance (sum of the log variances when diagonal).
     epsilon_ : float
-        Density threshold: anomaly iff p(x) < epsilon_.  ``exp(log_epsilon_)``;
+        Density threshold: anomaly iff p(x) < ``epsilon_``.  ``exp(log_epsilon_)``;
         may underflow to 0.0 (or overflow to inf) while `log_epsilon_` stays exact.
     log_epsilon_ : float
         The threshold in log-density units; all decisions use it.
@@ -193,9 +195,10 @@ class GaussianAnomalyDetector(ParamsMixin):
     [1, -1]
     """
 
-    def __init__(self, covariance="diagonal", *, contamination=0.1, ddof=0,
-                 reg_covar=0.0, variance_floor=0.0, shrinkage=None, robust=False,
-                 missing="error", n_jobs=None):
+    def __init__(self, covariance: str = "diagonal", *, contamination: float = 0.1,
+                 ddof: int = 0, reg_covar: float = 0.0, variance_floor: float = 0.0,
+                 shrinkage: str | float | None = None, robust: bool = False,
+                 missing: str = "error", n_jobs: int | None = None) -> None:
         self.covariance = covariance
         self.contamination = contamination
         self.ddof = ddof
@@ -366,7 +369,7 @@ class GaussianAnomalyDetector(ParamsMixin):
             )
         check_n_jobs(self.n_jobs)
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike | Chunks, y: object = None) -> GaussianAnomalyDetector:
         """Estimate the Gaussian's parameters from X, and epsilon from `contamination`.
 
         Parameters
@@ -412,7 +415,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         self._fit_in_memory(X)
         return self
 
-    def fit_score_samples(self, X, y=None):
+    def fit_score_samples(self, X: ArrayLike, y: object = None) -> Float64Array:
         """Fit on X and return the training rows' log-densities, scored once
         (the scores `contamination`'s epsilon is taken from).
 
@@ -428,7 +431,7 @@ class GaussianAnomalyDetector(ParamsMixin):
 
     def _fit_in_memory(self, X):
         """Fit on an in-memory X; return the training log-densities."""
-        names = feature_names(X)
+        names = feature_names_of(X)
         # Finiteness is proven by the statistics themselves: a NaN or inf
         # anywhere in X makes its feature's mean or variance non-finite.
         X = check_array(X, ensure_finite=False)
@@ -548,7 +551,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         for index, chunk in enumerate(chunks):
             n_chunks += 1
             if index == 0:  # a DataFrame's column names, as an in-memory fit keeps them
-                names = feature_names(chunk)
+                names = feature_names_of(chunk)
             try:
                 chunk = check_array(chunk, name="X", min_samples=0, ensure_finite=False)
                 statistics.update(chunk, n_jobs=self.n_jobs)
@@ -572,7 +575,8 @@ class GaussianAnomalyDetector(ParamsMixin):
         """How many of the last rows of a chunked fit give epsilon."""
         return _blocks.default_block_rows(chunk.shape[1], block_bytes=_blocks.THRESHOLD_BYTES)
 
-    def fit_statistics(self, statistics, X_threshold):
+    def fit_statistics(self, statistics: GaussianStatistics,
+                       X_threshold: ArrayLike) -> GaussianAnomalyDetector:
         """Fit from merged statistics, with epsilon from `contamination` over
         the rows `X_threshold`.
 
@@ -622,7 +626,7 @@ class GaussianAnomalyDetector(ParamsMixin):
                               None, feature_names, shrinkage, robust))
         return log_density
 
-    def set_contamination_threshold(self, log_density):
+    def set_contamination_threshold(self, log_density: ArrayLike) -> GaussianAnomalyDetector:
         """Set epsilon to the `contamination` quantile of `log_density`.
 
         A fit on chunks takes epsilon from its last rows only; scoring every
@@ -650,7 +654,7 @@ class GaussianAnomalyDetector(ParamsMixin):
                                       threshold=None))
         return self
 
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X: ArrayLike, y: object = None) -> GaussianAnomalyDetector:
         """Add a chunk of training rows to the model's statistics and refit.
 
         The count, mean and centred second moments of all rows seen so far
@@ -763,9 +767,13 @@ class GaussianAnomalyDetector(ParamsMixin):
         return float(self.shrinkage)
 
     @classmethod
-    def from_parameters(cls, mean, spread, *, log_epsilon, epsilon=None, feature_names=None,
-                        shrinkage_intensity=None, threshold=None, calibration_scores=None,
-                        false_alarm_rate=None, **params):
+    def from_parameters(cls, mean: ArrayLike, spread: ArrayLike, *, log_epsilon: float,
+                        epsilon: float | None = None, feature_names: object = None,
+                        shrinkage_intensity: float | None = None,
+                        threshold: ThresholdResult | None = None,
+                        calibration_scores: ArrayLike | None = None,
+                        false_alarm_rate: float | None = None,
+                        **params: object) -> GaussianAnomalyDetector:
         """A fitted detector from stored parameters, as :meth:`load` reads them.
 
         Parameters
@@ -843,13 +851,13 @@ class GaussianAnomalyDetector(ParamsMixin):
     def _validated(self, X):
         """(snapshot, X validated against it) for a scoring call."""
         fitted = self._snapshot()
-        check_feature_names(X, fitted.feature_names, type(self).__name__)
+        check_feature_names(X, fitted.feature_names, type(self).__name__, stacklevel=3)
         # Finiteness is checked on the scores instead (see FittedGaussian.log_density).
         X = check_array(X, ensure_finite=False)
         check_n_features(X, fitted.gaussian.n_features, type(self).__name__)
         return fitted, X
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> Float64Array:
         """Log-density log p(x) of each sample under the fitted Gaussian.
 
         Parameters
@@ -882,7 +890,7 @@ class GaussianAnomalyDetector(ParamsMixin):
                 return log_density
         return fitted.gaussian.log_density(X, self.n_jobs)
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> Float64Array:
         """log p(x) - log epsilon: negative for anomalies.
 
         Returns
@@ -895,7 +903,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         fitted, X = self._validated(X)
         return _decision(self._log_density(fitted, X), fitted.log_epsilon)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> SignArray:
         """+1 for a normal point, -1 for an anomaly (p(x) < epsilon).
 
         Returns
@@ -905,14 +913,14 @@ class GaussianAnomalyDetector(ParamsMixin):
         fitted, X = self._validated(X)
         return np.where(self._log_density(fitted, X) < fitted.log_epsilon, _ANOMALY, _NORMAL)
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X: ArrayLike, y: object = None) -> SignArray:
         """Fit on X, then predict X: +1 normal, -1 anomaly (X scored once)."""
         if _blocks.is_chunk_stream(X):
             raise TypeError("fit_predict needs X in memory; use fit, then predict each chunk")
         log_density = self.fit_score_samples(X)
         return np.where(log_density < self._snapshot().log_epsilon, _ANOMALY, _NORMAL)
 
-    def pdf(self, X):
+    def pdf(self, X: ArrayLike) -> Float64Array:
         """Density p(x) = exp(log p(x)); 0.0 where log p(x) < -745 (underflow) and
         inf where log p(x) > 709.78 (a density beyond float64's range).
 
@@ -922,7 +930,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         return density_from_log(self.score_samples(X))
 
-    def explain(self, X):
+    def explain(self, X: ArrayLike) -> Float64Array:
         r"""Each sample's -log p(x) split into one contribution per feature.
 
         Diagonal model: feature j's own term,
@@ -967,7 +975,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         check_finite(X)
         return fitted.gaussian.contributions(X)
 
-    def tail_probability(self, X):
+    def tail_probability(self, X: ArrayLike) -> Float64Array:
         r"""Probability that a point drawn from the fitted Gaussian lies at
         least as far out as each row: :math:`P(\chi^2_d \ge D^2(x))`.
 
@@ -992,7 +1000,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         return np.exp(self.log_tail_probability(X))
 
-    def log_tail_probability(self, X):
+    def log_tail_probability(self, X: ArrayLike) -> Float64Array:
         r"""log of :meth:`tail_probability`, exact far into the tail.
 
         Computed as :math:`\log Q(d/2, D^2/2)` (Q the regularised upper
@@ -1016,7 +1024,8 @@ class GaussianAnomalyDetector(ParamsMixin):
         log_tail[observed] = _calibration.chi2_log_sf(distances[observed], dof[observed])
         return log_tail
 
-    def calibrate(self, X_cal, *, false_alarm_rate=0.01):
+    def calibrate(self, X_cal: ArrayLike, *,
+                  false_alarm_rate: float = 0.01) -> GaussianAnomalyDetector:
         r"""Split-conformal calibration on held-out normal rows; sets epsilon.
 
         Keeps the sorted log-densities :math:`s_1 \le \dots \le s_n` of
@@ -1053,7 +1062,7 @@ class GaussianAnomalyDetector(ParamsMixin):
             threshold=None, calibration=_calibration.Calibration(scores, alpha)))
         return self
 
-    def p_values(self, X):
+    def p_values(self, X: ArrayLike) -> Float64Array:
         """Conformal p-value of each row (see :meth:`calibrate`): small for anomalies.
 
         Returns
@@ -1075,7 +1084,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         return _calibration.conformal_p_values(fitted.calibration.scores,
                                                self._log_density(fitted, X))
 
-    def save(self, path):
+    def save(self, path: Path) -> None:
         """Write the fitted model to `path`, an ``.npz`` file in a safe format.
 
         The file holds float64 arrays and JSON metadata (package version,
@@ -1088,7 +1097,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         _persistence.save(self, path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: Path) -> GaussianAnomalyDetector:
         """Read a model written by :meth:`save`; its scores equal the saved
         model's bit for bit.
 
@@ -1103,7 +1112,8 @@ class GaussianAnomalyDetector(ParamsMixin):
         """
         return _persistence.load(cls, path)
 
-    def tune_threshold(self, X_val, y_val, *, method="exact", steps=1000):
+    def tune_threshold(self, X_val: ArrayLike, y_val: ArrayLike, *, method: str = "exact",
+                       steps: int = 1000) -> ThresholdResult:
         """Choose epsilon on labelled data by maximising F1, and keep it.
 
         Parameters
@@ -1127,7 +1137,7 @@ class GaussianAnomalyDetector(ParamsMixin):
                                       threshold=result))
         return result
 
-    def set_threshold(self, result):
+    def set_threshold(self, result: ThresholdResult) -> ThresholdResult:
         """Adopt the epsilon of a :class:`ThresholdResult` (from
         :func:`select_threshold` on this model's scores, or a distributed or
         file-based tuning) and keep the result as `threshold_`.

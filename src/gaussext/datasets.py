@@ -3,11 +3,14 @@
 Nothing is downloaded: every sample is drawn from a seeded generator.
 """
 
+from __future__ import annotations
+
 import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
+from gaussext._typing import Float64Array, LabelArray
 from gaussext._validation import check_scalar
 
 __all__ = ["FEATURE_NAMES", "ServerMetricsSplit", "make_server_metrics", "make_demo_split"]
@@ -40,10 +43,10 @@ class ServerMetricsSplit:
     feature_names : tuple of str
     """
 
-    X_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    feature_names: tuple
+    X_train: Float64Array
+    X_val: Float64Array
+    y_val: LabelArray
+    feature_names: tuple[str, ...]
 
 
 def _anomalies(rng, n):
@@ -65,7 +68,9 @@ def _normal(rng, n):
     return rng.multivariate_normal(_NORMAL_MEAN, covariance, size=n)
 
 
-def make_server_metrics(n_samples=1000, *, anomaly_fraction=0.02, random_state=None):
+def make_server_metrics(n_samples: int = 1000, *, anomaly_fraction: float = 0.02,
+                        random_state: int | np.random.Generator | None = None
+                        ) -> tuple[Float64Array, LabelArray]:
     """Draw server metrics with a fraction of injected anomalies.
 
     Parameters
@@ -91,7 +96,8 @@ def make_server_metrics(n_samples=1000, *, anomaly_fraction=0.02, random_state=N
     return X[order], y[order]
 
 
-def make_demo_split(n_train=2000, n_val=500, *, random_state=0):
+def make_demo_split(n_train: int = 2000, n_val: int = 500, *,
+                    random_state: int | np.random.Generator | None = 0) -> ServerMetricsSplit:
     """The demo's data: a training set of normal traffic with a few unlabelled
     anomalies (0.5%), and a labelled validation set with 4% anomalies."""
     check_scalar(n_train, "n_train", kind=numbers.Integral, low=1)

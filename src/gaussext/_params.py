@@ -1,8 +1,11 @@
 """The scikit-learn parameter protocol, without importing scikit-learn."""
 
 import inspect
+from typing import Any, TypeVar
 
 __all__ = ["ParamsMixin"]
+
+_Estimator = TypeVar("_Estimator", bound="ParamsMixin")
 
 
 class ParamsMixin:
@@ -17,11 +20,11 @@ class ParamsMixin:
         signature = inspect.signature(cls.__init__)
         return sorted(name for name in signature.parameters if name != "self")
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Parameters of this estimator, as a dict (scikit-learn protocol)."""
         return {name: getattr(self, name) for name in self._get_param_names()}
 
-    def set_params(self, **params):
+    def set_params(self: _Estimator, **params: Any) -> _Estimator:
         """Set parameters by name and return self (scikit-learn protocol)."""
         valid = self._get_param_names()
         for name, value in params.items():
@@ -33,7 +36,7 @@ class ParamsMixin:
             setattr(self, name, value)
         return self
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         defaults = {
             name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()
         }

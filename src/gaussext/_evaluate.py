@@ -1,5 +1,7 @@
 """Judging a threshold on labelled data: counts, precision, recall, F-scores."""
 
+from __future__ import annotations
+
 import math
 import numbers
 from dataclasses import dataclass
@@ -7,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaussext._threshold import density_from_log
+from gaussext._typing import ArrayLike
 from gaussext._validation import check_labels, check_log_density, check_scalar
 
 __all__ = ["Evaluation", "evaluate"]
@@ -49,18 +52,18 @@ class Evaluation:
     epsilon: float
 
     @property
-    def precision(self):
+    def precision(self) -> float:
         return _ratio(self.tp, self.tp + self.fp)
 
     @property
-    def recall(self):
+    def recall(self) -> float:
         return _ratio(self.tp, self.tp + self.fn)
 
     @property
-    def f1(self):
+    def f1(self) -> float:
         return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
 
-    def fbeta(self, beta):
+    def fbeta(self, beta: float) -> float:
         r"""The F-beta score, recall weighted `beta` times as much as precision.
 
         .. math:: F_\beta = \frac{(1 + \beta^2)\,tp}{(1 + \beta^2)\,tp + \beta^2 fn + fp}
@@ -81,7 +84,8 @@ class Evaluation:
         return _ratio((1 + weight) * self.tp, (1 + weight) * self.tp + weight * self.fn + self.fp)
 
 
-def evaluate(y_true, log_density, epsilon=None, *, log_epsilon=None):
+def evaluate(y_true: ArrayLike, log_density: ArrayLike, epsilon: float | None = None, *,
+             log_epsilon: float | None = None) -> Evaluation:
     """Confusion counts, precision, recall and F1 of the threshold `epsilon`.
 
     A point is flagged as an anomaly iff ``p(x) < epsilon``, decided in log

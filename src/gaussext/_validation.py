@@ -9,7 +9,6 @@ that output is not finite.  Nothing here writes to the caller's array.
 
 import numbers
 import sys
-import warnings
 
 import numpy as np
 
@@ -17,9 +16,7 @@ __all__ = [
     "NotFittedError",
     "not_fitted_error",
     "check_is_fitted",
-    "check_feature_names",
     "check_n_features",
-    "feature_names",
     "check_array",
     "check_both_classes",
     "check_finite",
@@ -66,42 +63,6 @@ def check_is_fitted(estimator):
         raise not_fitted_error(
             f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
             "appropriate arguments before using this estimator."
-        )
-
-
-def feature_names(X):
-    """Column names of a DataFrame-like X when they are all strings, else None."""
-    columns = getattr(X, "columns", None)
-    if columns is None:
-        return None
-    names = np.asarray(columns, dtype=object)
-    if names.ndim != 1 or not all(isinstance(name, str) for name in names):
-        return None
-    return names
-
-
-def check_feature_names(X, fitted_names, estimator_name):
-    """Compare X's column names with those seen at fit, as scikit-learn does:
-    warn when only one side has names, raise ValueError when they differ."""
-    if type(X) is np.ndarray and fitted_names is None:  # the common case: nothing to compare
-        return
-    names = feature_names(X)
-    if names is not None and fitted_names is None:
-        warnings.warn(
-            f"X has feature names, but {estimator_name} was fitted without feature names",
-            UserWarning, stacklevel=4,
-        )
-    elif names is None and fitted_names is not None and hasattr(X, "columns"):
-        warnings.warn(
-            f"X does not have valid feature names, but {estimator_name} was fitted with "
-            "feature names", UserWarning, stacklevel=4,
-        )
-    elif names is not None and (
-        len(names) != len(fitted_names) or np.any(names != fitted_names)
-    ):
-        raise ValueError(
-            "The feature names should match those that were passed during fit: "
-            f"expected {list(fitted_names)}, got {list(names)}"
         )
 
 

@@ -1,7 +1,7 @@
 """Helpers shared by the tests and the benchmarks (as scikit-learn ships
-``sklearn.utils._testing``); not part of the public API."""
-
-import resource
+``sklearn.utils._testing``); not part of the public API.  Nothing here is
+imported at module level that a supported platform lacks (``resource`` does
+not exist on Windows)."""
 
 __all__ = ["peak_rss_bytes", "reset_peak_rss", "resident_bytes", "sklearn_checks"]
 
@@ -26,6 +26,8 @@ def peak_rss_bytes():
     """
     kib = _status_kib("VmHWM")
     if kib is None:
+        import resource  # POSIX only; Linux never gets here
+
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return kib * 1024
 

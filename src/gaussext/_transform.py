@@ -7,15 +7,24 @@ Pearson's K², ``scipy.stats.normaltest``) and the candidates are SciPy's
 implementations of the usual transforms.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import special, stats
 
+from gaussext._feature_names import (check_feature_names, check_output_container,
+                                     feature_names_of, feature_names_out, output_container,
+                                     wrap_output)
 from gaussext._params import ParamsMixin
-from gaussext._validation import check_array, check_scalar, not_fitted_error
+from gaussext._typing import ArrayLike, Float64Array
+from gaussext._validation import check_array, check_is_fitted, check_scalar
 
 __all__ = ["TRANSFORMS", "MIN_SAMPLES_FOR_TEST", "GaussianizingTransformer", "choose_transform",
            "normality"]
@@ -223,6 +232,10 @@ class GaussianizingTransformer(ParamsMixin):
         column; NaN where the test was not run (fewer than 20 rows or a
         constant column).
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features,), object
+        The column names of a DataFrame given to :meth:`fit` (all strings);
+        absent otherwise.  :meth:`transform` warns when names appear or
+        vanish and raises when they differ, as scikit-learn does.
 
     Examples
     --------
@@ -234,7 +247,7 @@ class GaussianizingTransformer(ParamsMixin):
     ['identity', 'log']
     """
 
-    def __init__(self, transforms=None, *, alpha=0.01):
+    def __init__(self, transforms: Sequence[str] | None = None, *, alpha: float = 0.01) -> None:
         self.transforms = transforms
         self.alpha = alpha
 
@@ -263,7 +276,7 @@ class GaussianizingTransformer(ParamsMixin):
             raise ValueError(f"unknown transform(s) {unknown}; choose among {list(TRANSFORMS)}")
         return ("identity", *(name for name in names if name != "identity"))
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: object = None) -> GaussianizingTransformer:
         """Choose and fit one transform per feature.
 
         Parameters
@@ -278,6 +291,7 @@ class GaussianizingTransformer(ParamsMixin):
         self
         """
         candidates = self._candidates()
+        names = feature_names_of(X)
         X = check_array(X)
         n_samples, n_features = X.shape
         chosen = []
@@ -292,14 +306,19 @@ class GaussianizingTransformer(ParamsMixin):
         self.statistics_ = np.array([c[2] for c in chosen])
         self.p_values_ = np.array([c[3] for c in chosen])
         self.n_features_in_ = n_features
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         return self
 
+    def _check_fitted(self):
+        check_is_fitted(self)
+
     def _check(self, X):
-        if not hasattr(self, "transforms_"):
-            raise not_fitted_error(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator."
-            )
+        self._check_fitted()
+        check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__,
+                            stacklevel=4)
         X = check_array(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -336,7 +355,7 @@ class GaussianizingTransformer(ParamsMixin):
             out[:, j] = values
         return out
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> Any:
         """Apply each feature's transform; values outside its domain raise.
 
         Parameters
@@ -346,7 +365,10 @@ class GaussianizingTransformer(ParamsMixin):
         Returns
         -------
         ndarray of shape (n_samples, n_features), float64
-            A new array; X is not modified.
+            A new array; X is not modified.  A pandas DataFrame instead
+            (columns ``get_feature_names_out()``, the index of `X`) after
+            ``set_output(transform="pandas")``, or under scikit-learn's
+            ``set_config(transform_output="pandas")``.
 
         Raises
         ------
@@ -356,13 +378,54 @@ class GaussianizingTransformer(ParamsMixin):
             log1p), naming the feature and the row, or when the result
             overflows.
         """
-        return self._apply(X, inverse=False)
+        # scikit-learn's clone copies _sklearn_output_config, so the choice
+        # survives GridSearchCV; the name and layout are scikit-learn's.
+        chosen = getattr(self, "_sklearn_output_config", {}).get("transform")
+        return wrap_output(self._apply(X, inverse=False), X, output_container(chosen),
+                           self.get_feature_names_out)
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X: ArrayLike, y: object = None) -> Any:
         """fit(X), then transform(X)."""
         return self.fit(X).transform(X)
 
-    def inverse_transform(self, X):
+    def get_feature_names_out(self, input_features: Sequence[str] | None = None
+                              ) -> npt.NDArray[np.object_]:
+        """Names of the transformed features: the input names, one for one.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Defaults to ``feature_names_in_`` when :meth:`fit` saw a
+            DataFrame, else ``x0, x1, ...``; when given it must have
+            ``n_features_in_`` names, equal to ``feature_names_in_`` if set.
+
+        Returns
+        -------
+        ndarray of object, shape (``n_features_in_``,)
+        """
+        self._check_fitted()
+        return feature_names_out(self, input_features)
+
+    def set_output(self, *, transform: str | None = None) -> GaussianizingTransformer:
+        """Choose what :meth:`transform` and :meth:`fit_transform` return.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas"} or None
+            "default": an ndarray; "pandas": a DataFrame whose columns are
+            :meth:`get_feature_names_out`; None: leave the choice unchanged.
+            Without a choice, scikit-learn's global ``transform_output``
+            applies.  ``Pipeline.set_output`` calls this.
+
+        Returns
+        -------
+        self
+        """
+        if transform is not None:
+            self._sklearn_output_config = {"transform": check_output_container(transform)}
+        return self
+
+    def inverse_transform(self, X: ArrayLike) -> Float64Array:
         """Undo :meth:`transform`: x from its transformed value.
 
         Raises

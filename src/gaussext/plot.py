@@ -219,9 +219,10 @@ def anomalies(detector, X, features=(0, 1), y_true=None, feature_names=None, *, 
     -------
     matplotlib Axes
     """
+    # predict sees X as given, so that a DataFrame's names are checked
+    flagged = detector.predict(X) == -1
     X, features = _check_data(detector, X, features)
     names = _names(detector, X, feature_names)
-    flagged = detector.predict(X) == -1
     ax = ax if ax is not None else Figure(figsize=(4, 3.5), layout="constrained").subplots()
     i, j = features
     ax.scatter(X[~flagged, i], X[~flagged, j], s=6, color="0.5", linewidths=0, label="normal")
@@ -248,9 +249,9 @@ def report(detector, X, y_true=None, *, threshold_result=None, feature_names=Non
     -------
     matplotlib.figure.Figure
     """
-    X, _ = _check_data(detector, X)
-    n_hist = min(X.shape[1], max_histograms)
-    lower = (2 if X.shape[1] >= 2 else 0) + (threshold_result is not None)
+    n_features = _check_data(detector, X)[0].shape[1]
+    n_hist = min(n_features, max_histograms)
+    lower = (2 if n_features >= 2 else 0) + (threshold_result is not None)
     columns = max(n_hist, lower, 1)
     figure = Figure(figsize=(3.2 * columns, 2.8 * (1 + (lower > 0))), layout="constrained")
     grid = figure.add_gridspec(1 + (lower > 0), columns)
@@ -258,7 +259,7 @@ def report(detector, X, y_true=None, *, threshold_result=None, feature_names=Non
     histograms(detector, X, feature_names,
                axes=[figure.add_subplot(grid[0, j]) for j in range(n_hist)])
     position = 0
-    if X.shape[1] >= 2:
+    if n_features >= 2:
         density_contours(detector, X, features, feature_names,
                          ax=figure.add_subplot(grid[1, 0]))
         anomalies(detector, X, features, y_true, feature_names,

@@ -743,6 +743,11 @@ def main(argv=None):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            # Columns are matched by name before any scoring (_model_features),
+            # then handed over as arrays: scikit-learn's "names vanished"
+            # warning would tell a command-line user nothing.
+            warnings.filterwarnings("ignore", category=UserWarning,
+                                    message="X does not have valid feature names")
             args.handler(args, say)
             sys.stdout.flush()
     except BrokenPipeError:  # scores written to a closed pipe: as Unix tools, quietly

@@ -26,7 +26,9 @@ Modules: ``gaussext.datasets`` (synthetic server metrics), ``gaussext.oracle``
 (plain-Python reference formulas), ``gaussext.compat`` (drop-in for the
 classic course/notebook class), ``gaussext.diagnostics`` (Gaussianity of
 each feature), ``gaussext.plot`` (figures; needs the ``gaussext[plot]`` extra),
-``gaussext.dask`` (Dask arrays; needs the ``gaussext[dask]`` extra).
+``gaussext.dask`` (Dask arrays; needs the ``gaussext[dask]`` extra),
+``gaussext.scorers`` (scorers for scikit-learn's ``GridSearchCV`` on
+labelled data).
 """
 
 from gaussext._blas_loader import preload_blas_tables

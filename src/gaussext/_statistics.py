@@ -1,11 +1,14 @@
 r"""Mergeable sufficient statistics of a Gaussian: count, mean, centred co-moment."""
 
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
 
 from gaussext import _kernels
 from gaussext._parallel import check_n_jobs, n_threads_for
+from gaussext._typing import ArrayLike, Float64Array
 from gaussext._validation import check_array, check_finite, check_scalar
 
 __all__ = ["GaussianStatistics", "exact_mean_and_spread", "mean_and_spread"]
@@ -66,7 +69,7 @@ class GaussianStatistics:
     True
     """
 
-    def __init__(self, kind="diagonal", n_features=None):
+    def __init__(self, kind: str = "diagonal", n_features: int | None = None) -> None:
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
         if n_features is not None:
@@ -85,7 +88,7 @@ class GaussianStatistics:
     # -- accessors -------------------------------------------------------
 
     @property
-    def mean(self):
+    def mean(self) -> Float64Array:
         """Mean of the rows, float64 of shape (n_features,) (a new array)."""
         self._require_rows(1, "mean")
         # inf only when the data's spread itself overflows, which fitting names
@@ -93,7 +96,7 @@ class GaussianStatistics:
             return self._shift + self._relative_mean
 
     @property
-    def scatter(self):
+    def scatter(self) -> Float64Array:
         """Centred co-moment (a new array): shape (n_features,) for the
         diagonal kind, (n_features, n_features) symmetric for the full one."""
         self._require_rows(1, "scatter")
@@ -102,14 +105,14 @@ class GaussianStatistics:
         upper = np.triu(self._scatter)
         return upper + np.triu(upper, 1).T
 
-    def variance(self, ddof=0):
+    def variance(self, ddof: int = 0) -> Float64Array:
         """Per-feature variances ``M_jj / (n_samples - ddof)``, shape (n_features,)."""
         check_scalar(ddof, "ddof", kind=numbers.Integral, low=0)
         self._require_rows(ddof + 1, f"variance with ddof={ddof}")
         diagonal = self._scatter if self.kind == "diagonal" else np.diagonal(self._scatter)
         return np.maximum(diagonal, 0.0) / (self.n_samples - ddof)
 
-    def covariance(self, ddof=0):
+    def covariance(self, ddof: int = 0) -> Float64Array:
         """Covariance matrix ``M / (n_samples - ddof)``, shape (n_features, n_features);
         diagonal for the diagonal kind."""
         if self.kind == "diagonal":
@@ -143,7 +146,7 @@ class GaussianStatistics:
                 f"have {self.n_features}"
             )
 
-    def update(self, X, *, n_jobs=None):
+    def update(self, X: ArrayLike, *, n_jobs: int | None = None) -> GaussianStatistics:
         """Add the rows of a chunk X, in place, and return self.
 
         Parameters
@@ -202,7 +205,7 @@ class GaussianStatistics:
         self._relative_mean, self._scatter = mean, merged
         self.n_samples += n_rows
 
-    def merge(self, other):
+    def merge(self, other: GaussianStatistics) -> GaussianStatistics:
         """Statistics of the union of the rows of self and `other`, as a new object.
 
         Neither operand is modified.  Empty statistics are the identity.

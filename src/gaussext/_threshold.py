@@ -1,5 +1,7 @@
 """Choosing epsilon on labelled data by maximising F1."""
 
+from __future__ import annotations
+
 import math
 import numbers
 from dataclasses import dataclass
@@ -7,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaussext import _kernels
+from gaussext._typing import ArrayLike
 from gaussext._validation import check_both_classes, check_labels, check_log_density, check_scalar
 
 __all__ = [
@@ -69,7 +72,7 @@ class ThresholdResult:
     f1_curve: np.ndarray
     method: str
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"ThresholdResult(method={self.method!r}, epsilon={self.epsilon:.6g}, "
             f"log_epsilon={self.log_epsilon:.6g}, f1={self.f1:.6g}, "
@@ -78,7 +81,8 @@ class ThresholdResult:
         )
 
 
-def select_threshold(y_true, log_density, *, method="exact", steps=1000):
+def select_threshold(y_true: ArrayLike, log_density: ArrayLike, *, method: str = "exact",
+                     steps: int = 1000) -> ThresholdResult:
     """Choose the anomaly threshold epsilon that maximises F1 on labelled data.
 
     Parameters

@@ -1,13 +1,21 @@
 """Fit, tune and score ``.npy`` files larger than memory, block by block."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gaussext import _threshold
 from gaussext._blocks import NpyFile, default_block_rows, progress_bar
 from gaussext._files import atomic_path, refuse_overwriting_inputs
+from gaussext._threshold import ThresholdResult
+from gaussext._typing import Float64Array, Path
 from gaussext._validation import check_finite, check_is_fitted, check_scalar
+
+if TYPE_CHECKING:  # the estimator is only named in annotations here
+    from gaussext._estimator import GaussianAnomalyDetector
 
 __all__ = ["fit_file", "score_file", "tune_file"]
 
@@ -41,7 +49,8 @@ def _scored_blocks(detector, data, block_rows, bar, name):
                              f"{str(data.path)!r}: {exc}") from exc
 
 
-def fit_file(detector, path, *, block_rows=None, progress=None):
+def fit_file(detector: GaussianAnomalyDetector, path: Path, *, block_rows: int | None = None,
+             progress: bool | None = None) -> GaussianAnomalyDetector:
     """Fit `detector` on the rows of a ``.npy`` file, one block of rows at a time.
 
     Equivalent to ``detector.fit(np.load(path))`` (parameters within about
@@ -69,7 +78,8 @@ def fit_file(detector, path, *, block_rows=None, progress=None):
         return detector.fit(rows for _, rows in data.blocks(block_rows, bar))
 
 
-def score_file(detector, in_path, out_path, *, block_rows=None, progress=None):
+def score_file(detector: GaussianAnomalyDetector, in_path: Path, out_path: Path, *,
+               block_rows: int | None = None, progress: bool | None = None) -> Float64Array:
     """Write ``detector.score_samples`` of every row of a ``.npy`` file to another.
 
     The output, created with :func:`numpy.lib.format.open_memmap`, is a 1-D
@@ -116,7 +126,8 @@ def score_file(detector, in_path, out_path, *, block_rows=None, progress=None):
     return np.load(out_path, mmap_mode="r")
 
 
-def tune_file(detector, X_path, y_path, *, block_rows=None, progress=None):
+def tune_file(detector: GaussianAnomalyDetector, X_path: Path, y_path: Path, *,
+              block_rows: int | None = None, progress: bool | None = None) -> ThresholdResult:
     """Choose epsilon by the exact F1 scan on a labelled ``.npy`` validation set.
 
     The result equals ``detector.tune_threshold(np.load(X_path),
