@@ -78,6 +78,13 @@ def test_fit_equals_the_in_memory_fit(data, tmp_path, capsys, chunking, covarian
     assert list(fitted.feature_names_in_) == ["a", "b", "c"]
 
 
+def _named(X, detector):
+    """X as a DataFrame with the CSV columns the model was fitted on."""
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=list(detector.feature_names_in_))
+
+
 def test_fit_on_chunks_takes_epsilon_from_every_row(tmp_path, capsys, monkeypatch):
     # the last rows are far more spread out than the rest: an epsilon from
     # the last chunk alone would be far from the quantile of all rows
@@ -90,7 +97,7 @@ def test_fit_on_chunks_takes_epsilon_from_every_row(tmp_path, capsys, monkeypatc
     assert _run(["fit", path, "--model", str(tmp_path / "m.npz"), "--columns", "a", "b", "c"],
                 capsys)[0] == 0
     fitted = GaussianAnomalyDetector.load(tmp_path / "m.npz")
-    scores = fitted.score_samples(X)
+    scores = fitted.score_samples(_named(X, fitted))
     assert np.mean(scores < fitted.log_epsilon_) == pytest.approx(0.1, abs=1 / len(X))
 
 
@@ -102,8 +109,8 @@ def test_tune_and_score_equal_the_in_memory_results(data, tmp_path, capsys, chun
                             capsys)
     assert status == 0, err
     in_memory = GaussianAnomalyDetector.load(model)
-    scores = in_memory.score_samples(X)
-    expected = in_memory.tune_threshold(X, y)
+    scores = in_memory.score_samples(_named(X, in_memory))
+    expected = in_memory.tune_threshold(_named(X, in_memory), y)
     # the scores do not depend on the chunks: the same threshold, bit for bit
     assert GaussianAnomalyDetector.load(tuned).log_epsilon_ == expected.log_epsilon
     assert f"F1 = {expected.f1:.4f}" in out
