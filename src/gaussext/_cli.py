@@ -604,6 +604,11 @@ def _add_show_option(parser):
                         help="flagged rows printed (default: 20); --out keeps them all")
 
 
+def _add_excluded_label_option(parser):
+    parser.add_argument("--label-column", metavar="NAME",
+                        help="a label column to leave out of the features")
+
+
 def _add_column_option(parser):
     parser.add_argument("--columns", nargs="+", metavar="NAME",
                         help="the feature columns, in the model's order (default: the columns "
@@ -637,8 +642,7 @@ def build_parser():
     fit.add_argument("data", metavar="DATA")
     fit.add_argument("--model", required=True, metavar="MODEL", help="model file to write (.npz)")
     _add_model_options(fit)
-    fit.add_argument("--label-column", metavar="NAME",
-                     help="a label column to leave out of the features")
+    _add_excluded_label_option(fit)
 
     tune = _add_command(commands, "tune", "choose epsilon on labelled data",
                         "Choose epsilon by maximising F1 on labelled VALDATA and store it in "
@@ -665,8 +669,7 @@ def build_parser():
                        help="name the K features adding most to -log p(x) of flagged rows")
     _add_show_option(score)
     _add_column_option(score)
-    score.add_argument("--label-column", metavar="NAME",
-                       help="a label column to leave out of the features")
+    _add_excluded_label_option(score)
 
     calibrate = _add_command(commands, "calibrate", "set a false-alarm rate on held-out rows",
                              "Calibrate MODEL on held-out normal rows of DATA (split conformal): "
@@ -680,8 +683,7 @@ def build_parser():
                            help="the rate of normal rows allowed to be flagged (default: 0.01)")
     calibrate.add_argument("--out", metavar="MODEL", help="write the calibrated model here instead")
     _add_column_option(calibrate)
-    calibrate.add_argument("--label-column", metavar="NAME",
-                           help="a label column to leave out of the features")
+    _add_excluded_label_option(calibrate)
 
     detect = _add_command(commands, "detect", "fit, tune and report in one step",
                           "Fit a Gaussian to DATA, choose epsilon by F1 when labels are given "
