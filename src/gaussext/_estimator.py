@@ -254,7 +254,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         doc="Covariance matrix, shape (n_features, n_features) (full model only).")
     cholesky_factor_ = property(lambda self: self._attribute(
         "cholesky_factor_", self._snapshot().gaussian.cholesky_factor),
-        doc="Lower-triangular L with covariance_ = L @ L.T (full model only).")
+        doc="Lower-triangular L with ``covariance_ = L @ L.T`` (full model only).")
     rank_ = property(lambda self: self._attribute("rank_", self._snapshot().gaussian.rank),
                      doc="Numerical rank of the correlation matrix (full model only).")
     condition_number_ = property(lambda self: self._attribute(
@@ -267,9 +267,9 @@ class GaussianAnomalyDetector(ParamsMixin):
     log_epsilon_ = property(lambda self: self._snapshot().log_epsilon,
                             doc="The threshold in log-density units.")
     offset_ = property(lambda self: self._snapshot().log_epsilon,
-                       doc="Equal to log_epsilon_ (scikit-learn's outlier-detector convention).")
+                       doc="Equal to ``log_epsilon_`` (scikit-learn's outlier-detector convention).")
     epsilon_ = property(lambda self: self._snapshot().epsilon,
-                        doc="Density threshold exp(log_epsilon_).")
+                        doc="Density threshold ``exp(log_epsilon_)``.")
     threshold_ = property(lambda self: self._snapshot().threshold,
                           doc="The ThresholdResult of the last tuning, or None.")
     n_features_in_ = property(lambda self: self._snapshot().gaussian.n_features,
