@@ -268,3 +268,27 @@ def test_import_loads_no_heavy_module(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path, check=True)
     assert done.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+@pytest.mark.parametrize("chunk_bytes, rows_scored_again", [(None, 0), (4096, 600)])
+def test_detect_scores_the_training_rows_once(tmp_path, capsys, monkeypatch, chunk_bytes,
+                                              rows_scored_again):
+    """detect takes every row's score from the fit, which computed them for
+    epsilon: one chunk is fitted in memory and scored by the fit itself (no
+    score_samples call); many are scored in the fit's one second pass, and
+    never again."""
+    X, y = _rows(600)
+    path = _write_csv(tmp_path / "d.csv", X, y)
+    if chunk_bytes is not None:
+        monkeypatch.setattr(_csv, "CHUNK_BYTES", chunk_bytes)
+    scored = []
+    score_samples = GaussianAnomalyDetector.score_samples
+
+    def counting(detector, X):
+        scored.append(len(X))
+        return score_samples(detector, X)
+
+    monkeypatch.setattr(GaussianAnomalyDetector, "score_samples", counting)
+    status, out, err = _run(["detect", path, "--out", str(tmp_path / "s.csv")], capsys)
+    assert status == 0, err
+    assert sum(scored) == rows_scored_again

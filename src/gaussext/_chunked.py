@@ -131,8 +131,8 @@ def score_rows(detector, rows):
 
 
 def fit_rows(detector, rows, wrap=None):
-    """Fit `detector` on every row; returns the training scores when a second
-    pass computed them, else None.
+    """Fit `detector` on every row; returns every row's training score, as the
+    fit computed them for epsilon.
 
     One chunk is fitted as an in-memory array (the same result, bit for bit).
     More are fitted from their mergeable statistics, chunk by chunk (the
@@ -145,9 +145,8 @@ def fit_rows(detector, rows, wrap=None):
     chunks = (wrap(chunk.X) for chunk in rows)
     first = next(chunks)
     second = next(chunks, None)
-    if second is None:
-        detector.fit(first)
-        return None
+    if second is None:  # the fit scores the rows once for epsilon: keep those scores
+        return detector.fit_score_samples(first)
     detector.fit(itertools.chain([first, second], chunks))
     scores = score_rows(detector, rows)
     detector.set_contamination_threshold(scores)

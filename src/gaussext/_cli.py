@@ -279,7 +279,8 @@ def _detector(args):
 
 
 def _fit(detector, source, rows):
-    """fit_rows, knowing CSV column names: returns the training scores or None.
+    """fit_rows, knowing CSV column names: returns every row's training score,
+    computed once by the fit (for epsilon), so detect need not score again.
 
     A robust fit needs every row at once (its concentration steps revisit
     subsets of them): its rows are gathered in memory."""
@@ -470,8 +471,6 @@ def cmd_detect(args, say):
         rows = Rows(source, features, args.label_column, chosen_for_user=chosen, bar=bar)
         detector = _detector(args)
         log_density = _fit(detector, source, rows)
-        if log_density is None:
-            log_density = score_rows(detector, rows)
         labels = rows.labels() if args.label_column else None
         say(f"{args.data}: {log_density.shape[0]} rows, features {', '.join(features)}"
             + (f"; labels {args.label_column!r} ({int(labels.sum())} anomalies)"
