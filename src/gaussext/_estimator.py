@@ -311,9 +311,6 @@ class GaussianAnomalyDetector(ParamsMixin):
         "false_alarm_rate_", lambda c: c.false_alarm_rate),
         doc="The alpha given to calibrate (after calibrate).")
 
-    def __getstate__(self):
-        return dict(self.__dict__)
-
     def __setstate__(self, state):
         # A pickle from version 0.1 holds the public attributes themselves,
         # not the snapshot: rebuild it from them.
