@@ -845,10 +845,11 @@ class GaussianAnomalyDetector(ParamsMixin):
 
     # -- scoring ---------------------------------------------------------
 
-    def _validated(self, X):
-        """(snapshot, X validated against it) for a scoring call."""
+    def _validated(self, X, stacklevel=3):
+        """(snapshot, X validated against it) for a scoring call; warnings are
+        attributed `stacklevel` frames up (the public method's caller)."""
         fitted = self._snapshot()
-        check_feature_names(X, fitted.feature_names, type(self).__name__, stacklevel=3)
+        check_feature_names(X, fitted.feature_names, type(self).__name__, stacklevel=stacklevel)
         # Finiteness is checked on the scores instead (see FittedGaussian.log_density).
         X = check_array(X, ensure_finite=False)
         check_n_features(X, fitted.gaussian.n_features, type(self).__name__)
@@ -870,8 +871,19 @@ class GaussianAnomalyDetector(ParamsMixin):
             (n_features + 2) * 2**-24 of each whitened coordinate's terms);
             pass float64 data for float64 throughout.
         """
-        fitted, X = self._validated(X)
-        return self._log_density(fitted, X)
+        return self._scored(X)[1]
+
+    def _scored(self, X):
+        """(snapshot, log p(x) of X under it) for a public scoring call."""
+        fitted = self._snapshot()
+        if fitted.feature_names is None:
+            # a few rows of a plain float array: one compiled call (what it
+            # does not take, the general path below validates)
+            log_density = fitted.gaussian.few_rows.log_density(X)
+            if log_density is not None:
+                return fitted, log_density
+        fitted, X = self._validated(X, stacklevel=4)
+        return fitted, self._log_density(fitted, X)
 
     def _log_density(self, fitted, X):
         """log p(x) of validated X under `fitted`: the kernels' scores, and
@@ -897,8 +909,8 @@ class GaussianAnomalyDetector(ParamsMixin):
             -inf``, a threshold that flags nothing), and 0.0 for a score of
             -inf then: a density of 0 is not below an epsilon of 0.
         """
-        fitted, X = self._validated(X)
-        return _decision(self._log_density(fitted, X), fitted.log_epsilon)
+        fitted, log_density = self._scored(X)
+        return _decision(log_density, fitted.log_epsilon)
 
     def predict(self, X: ArrayLike) -> SignArray:
         """+1 for a normal point, -1 for an anomaly (p(x) < epsilon).
@@ -907,6 +919,11 @@ class GaussianAnomalyDetector(ParamsMixin):
         -------
         ndarray of shape (n_samples,), int64
         """
+        fitted = self._snapshot()
+        if fitted.feature_names is None:  # as in score_samples
+            labels = fitted.gaussian.few_rows.predict(X, fitted.log_epsilon)
+            if labels is not None:
+                return labels
         fitted, X = self._validated(X)
         return np.where(self._log_density(fitted, X) < fitted.log_epsilon, _ANOMALY, _NORMAL)
 

@@ -108,6 +108,12 @@ class FittedGaussian:
     log_det: float
     log_norm: float  # -(d log 2 pi + log_det) / 2
 
+    def __post_init__(self):
+        # built once per fitted model, so that scoring one row does not
+        # acquire the parameters again on every call (see _kernels.FewRowScorer)
+        object.__setattr__(self, "few_rows", _kernels.FewRowScorer(
+            self.mean, self.inv_std, self.log_norm, self.whitening, self.whitening_float32))
+
     @property
     def n_features(self):
         return self.mean.shape[0]

@@ -71,3 +71,16 @@ def f1_from_counts(
 ) -> tuple[
     npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], int
 ]: ...
+
+class FewRowScorer:
+    n_features: int
+    def __init__(
+        self,
+        mean: npt.NDArray[np.float64],
+        inv_std: npt.NDArray[np.float64],
+        log_norm: float,
+        whitening: npt.NDArray[np.float64] | None = ...,
+        whitening_float32: npt.NDArray[np.float32] | None = ...,
+    ) -> None: ...
+    def log_density(self, X: object) -> npt.NDArray[np.float64] | None: ...
+    def predict(self, X: object, log_epsilon: float) -> npt.NDArray[np.int64] | None: ...

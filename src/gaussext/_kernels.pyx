@@ -19,6 +19,10 @@ from libc.math cimport isfinite
 
 import numpy as np
 
+cimport numpy as cnp
+
+cnp.import_array()
+
 from gaussext._blas cimport NON_UNIT, UPPER, _potrf, _trtri
 from gaussext._openmp cimport GAUSSEXT_OPENMP_ENABLED, omp_get_max_threads
 from gaussext._typedefs cimport blas_int, float64_t, int64_t
@@ -123,6 +127,38 @@ def simd_dispatch_enabled():
     return bool(GAUSSEXT_DISPATCH_ENABLED)
 
 
+cdef inline void _diagonal_rows(
+    const floating *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n_features,
+    const float64_t *mean, const float64_t *inv_std, float64_t log_norm, float64_t *out,
+) noexcept nogil:
+    """The C helper for X's type (_simd.h: gaussext_diagonal_rows_*), for rows
+    whose features are adjacent, row_step elements apart."""
+    if floating is float:
+        gaussext_diagonal_rows_f32(rows, row_step, n_rows, n_features, mean, inv_std,
+                                   log_norm, out)
+    else:
+        gaussext_diagonal_rows_f64(rows, row_step, n_rows, n_features, mean, inv_std,
+                                   log_norm, out)
+
+
+cdef inline void _diagonal_columns(
+    const floating *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n_features,
+    const float64_t *mean, const float64_t *inv_std, float64_t log_norm, float64_t *out,
+) noexcept nogil:
+    """The column sweep of _diagonal_block over adjacent features, on pointers
+    (the few-row scorer's path; the same operations in the same order)."""
+    cdef Py_ssize_t i, j
+    cdef float64_t z
+    for i in range(n_rows):
+        out[i] = 0.0
+    for j in range(n_features):
+        for i in range(n_rows):
+            z = (<float64_t> rows[i * row_step + j] - mean[j]) * inv_std[j]
+            out[i] += z * z
+    for i in range(n_rows):
+        out[i] = log_norm - 0.5 * out[i]
+
+
 cdef inline void _diagonal_block(
     const floating[:, :] X, const float64_t[::1] mean,
     const float64_t[::1] inv_std, float64_t log_norm,
@@ -132,12 +168,8 @@ cdef inline void _diagonal_block(
     cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
     cdef float64_t z
     if _rows_contiguous(X) and n_features >= ROW_SWEEP_MIN_FEATURES:
-        if floating is float:
-            gaussext_diagonal_rows_f32(&X[start, 0], row_step, stop - start, n_features,
-                                       &mean[0], &inv_std[0], log_norm, &out[start])
-        else:
-            gaussext_diagonal_rows_f64(&X[start, 0], row_step, stop - start, n_features,
-                                       &mean[0], &inv_std[0], log_norm, &out[start])
+        _diagonal_rows(&X[start, 0], row_step, stop - start, n_features,
+                       &mean[0], &inv_std[0], log_norm, &out[start])
     else:
         # column-major, strided, or rows too short to amortise the per-row
         # reduction: walk each column over the block, accumulating in out
@@ -341,6 +373,179 @@ def full_log_density(
             _full_block(X, mean, inv_std, whitening, log_norm, out, start, stop, panels)
             n_nonfinite += _count_nonfinite(&out[start], stop - start)
     return n_nonfinite
+
+
+# ---------------------------------------------------------------------------
+# 2b. A few rows at a time: the serving case
+#
+# Scoring one event costs microseconds of argument handling around
+# nanoseconds of arithmetic: acquiring a typed memoryview is about a
+# microsecond, and the kernels above take five.  A FewRowScorer acquires the
+# model's arrays once, when the model is fitted, and reads each call's X
+# through NumPy's C API.  It computes with the helpers the kernels use, in
+# the same order, so its scores equal theirs bit for bit.
+
+# Elements of one call's standardised panels: this many on the stack bounds
+# the rows a call takes (ceil(n / 8) * 8 * d of them, so 512 rows of 8
+# features, 8 rows of 512).  Such work is far below what threads are started
+# for (gaussext._parallel.MIN_PARALLEL_WORK), so nothing is lost by
+# running it on the calling thread.
+cdef enum:
+    FEW_ROWS_PANEL_ELEMENTS = 4096
+
+
+cdef class FewRowScorer:
+    """Log-densities of a few rows under one fitted Gaussian.
+
+    Parameters
+    ----------
+    mean, inv_std : ndarray of shape (d,), float64, C-contiguous
+    log_norm : float
+    whitening, whitening_float32 : ndarray of shape (d, d), C-contiguous, or None
+        The full model's whitening matrix in float64 and float32 (see
+        full_log_density); None for the diagonal model.
+
+    The arrays are kept, not copied: the caller must not write to them.
+    """
+
+    cdef readonly Py_ssize_t n_features
+    cdef object _arrays  # what the pointers below point into, kept alive
+    cdef const float64_t *_mean
+    cdef const float64_t *_inv_std
+    cdef const double *_whitening
+    cdef const float *_whitening_float32
+    cdef float64_t _log_norm
+
+    def __cinit__(self, cnp.ndarray mean not None, cnp.ndarray inv_std not None,
+                  float64_t log_norm, cnp.ndarray whitening=None,
+                  cnp.ndarray whitening_float32=None):
+        cdef Py_ssize_t n_features = cnp.PyArray_SIZE(mean)
+        _check_parameter(mean, "mean", cnp.NPY_DOUBLE, 1, n_features)
+        _check_parameter(inv_std, "inv_std", cnp.NPY_DOUBLE, 1, n_features)
+        if (whitening is None) != (whitening_float32 is None):
+            raise ValueError("whitening and whitening_float32 are given together or not at all")
+        self.n_features = n_features
+        self._arrays = (mean, inv_std, whitening, whitening_float32)
+        self._mean = <const float64_t *> cnp.PyArray_DATA(mean)
+        self._inv_std = <const float64_t *> cnp.PyArray_DATA(inv_std)
+        self._log_norm = log_norm
+        if whitening is not None:
+            _check_parameter(whitening, "whitening", cnp.NPY_DOUBLE, 2, n_features)
+            _check_parameter(whitening_float32, "whitening_float32", cnp.NPY_FLOAT, 2,
+                             n_features)
+            self._whitening = <const double *> cnp.PyArray_DATA(whitening)
+            self._whitening_float32 = <const float *> cnp.PyArray_DATA(whitening_float32)
+
+    def __reduce__(self):
+        return (FewRowScorer, (self._arrays[0], self._arrays[1], self._log_norm,
+                               self._arrays[2], self._arrays[3]))
+
+    cdef Py_ssize_t _rows_taken(self, object X) except -2:
+        """X's row count when this scorer takes X, else -1: an exact ndarray,
+        2-D, C-contiguous, aligned, native float64 or float32, of n_features
+        columns and 1 to as many rows as the stack panels hold."""
+        cdef cnp.ndarray array
+        cdef Py_ssize_t n_rows
+        if not cnp.PyArray_CheckExact(X):
+            return -1
+        array = <cnp.ndarray> X
+        if (cnp.PyArray_NDIM(array) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(array)
+                or not cnp.PyArray_ISBEHAVED_RO(array)
+                or cnp.PyArray_DIM(array, 1) != self.n_features):
+            return -1
+        if cnp.PyArray_TYPE(array) != cnp.NPY_DOUBLE and cnp.PyArray_TYPE(array) != cnp.NPY_FLOAT:
+            return -1
+        n_rows = cnp.PyArray_DIM(array, 0)
+        if n_rows < 1 or _panel_elements(n_rows, self.n_features) > FEW_ROWS_PANEL_ELEMENTS:
+            return -1
+        return n_rows
+
+    cdef Py_ssize_t _score(self, const void *rows, bint is_float32, Py_ssize_t n_rows,
+                           float64_t *out) noexcept nogil:
+        """Fill out[:n_rows] from the rows taken; return how many scores are
+        not finite.  The GIL is kept: a call is a few microseconds of
+        arithmetic at most, less than releasing and taking it back costs."""
+        cdef double panels[FEW_ROWS_PANEL_ELEMENTS]
+        cdef Py_ssize_t n_features = self.n_features
+        if self._whitening == NULL:
+            if n_features >= ROW_SWEEP_MIN_FEATURES:
+                if is_float32:
+                    _diagonal_rows(<const float *> rows, n_features, n_rows, n_features,
+                                   self._mean, self._inv_std, self._log_norm, out)
+                else:
+                    _diagonal_rows(<const double *> rows, n_features, n_rows, n_features,
+                                   self._mean, self._inv_std, self._log_norm, out)
+            elif is_float32:
+                _diagonal_columns(<const float *> rows, n_features, n_rows, n_features,
+                                  self._mean, self._inv_std, self._log_norm, out)
+            else:
+                _diagonal_columns(<const double *> rows, n_features, n_rows, n_features,
+                                  self._mean, self._inv_std, self._log_norm, out)
+        elif is_float32:
+            _standardise_panels(<const float *> rows, n_features, 1, n_rows, n_features,
+                                self._mean, self._inv_std, <float *> panels)
+            _whiten_panels(self._whitening_float32, n_features, <const float *> panels,
+                           n_rows, self._log_norm, out, NULL, 0)
+        else:
+            _standardise_panels(<const double *> rows, n_features, 1, n_rows, n_features,
+                                self._mean, self._inv_std, panels)
+            _whiten_panels(self._whitening, n_features, <const double *> panels, n_rows,
+                           self._log_norm, out, NULL, 0)
+        return _count_nonfinite(out, n_rows)
+
+    def log_density(self, X):
+        """log p(x) of each row of X as a new float64 array, or None when X
+        is not taken (see above) or a score is not finite: the caller's
+        general path then validates X, names what is wrong, or rescores."""
+        cdef Py_ssize_t n_rows = self._rows_taken(X)
+        cdef cnp.npy_intp size
+        cdef cnp.ndarray log_density
+        if n_rows < 0:
+            return None
+        size = n_rows
+        log_density = cnp.PyArray_EMPTY(1, &size, cnp.NPY_DOUBLE, 0)
+        if self._score(cnp.PyArray_DATA(<cnp.ndarray> X), _is_float32(X), n_rows,
+                       <float64_t *> cnp.PyArray_DATA(log_density)):
+            return None
+        return log_density
+
+    def predict(self, X, float64_t log_epsilon):
+        """-1 where log p(x) < log_epsilon, else +1 (int64), or None as
+        log_density returns it."""
+        cdef Py_ssize_t i, n_rows = self._rows_taken(X)
+        cdef cnp.npy_intp size
+        cdef cnp.ndarray labels
+        cdef int64_t *label
+        cdef double scores[FEW_ROWS_PANEL_ELEMENTS]
+        if n_rows < 0:
+            return None
+        if self._score(cnp.PyArray_DATA(<cnp.ndarray> X), _is_float32(X), n_rows, scores):
+            return None
+        size = n_rows
+        labels = cnp.PyArray_EMPTY(1, &size, cnp.NPY_INT64, 0)
+        label = <int64_t *> cnp.PyArray_DATA(labels)
+        for i in range(n_rows):
+            label[i] = -1 if scores[i] < log_epsilon else 1
+        return labels
+
+
+cdef inline bint _is_float32(object X):
+    return cnp.PyArray_TYPE(<cnp.ndarray> X) == cnp.NPY_FLOAT
+
+
+cdef int _check_parameter(cnp.ndarray array, str name, int type_number, int ndim,
+                          Py_ssize_t n_features) except -1:
+    """Refuse a parameter array the scorer's pointers cannot read as it assumes."""
+    cdef Py_ssize_t axis
+    if (cnp.PyArray_TYPE(array) != type_number or cnp.PyArray_NDIM(array) != ndim
+            or not cnp.PyArray_IS_C_CONTIGUOUS(array) or not cnp.PyArray_ISBEHAVED_RO(array)):
+        raise ValueError(f"{name} must be a C-contiguous {ndim}-D array of "
+                         f"{cnp.PyArray_DescrFromType(type_number)}")
+    for axis in range(ndim):
+        if cnp.PyArray_DIM(array, axis) != n_features:
+            raise ValueError(f"{name} has shape {(<object> array).shape}, not {n_features} "
+                             "along every axis")
+    return 0
 
 
 def whitened_log_density(const floating[:, ::1] whitening, const floating[:, :] standardised,

@@ -133,9 +133,10 @@ def _holds_pandas_na(X):
 
 def _to_numeric(X, name):
     """np.asarray with a float dtype NumPy's rules allow, or a clear error."""
-    # the common case first, at the cost of two comparisons: a plain float32 or
-    # float64 ndarray (not a subclass such as a masked array) is used as it is
-    if type(X) is np.ndarray and X.dtype.char in "fd":
+    # the common case first, at the cost of three comparisons: a plain native
+    # float32 or float64 ndarray (not a subclass such as a masked array) is
+    # used as it is
+    if type(X) is np.ndarray and X.dtype.char in "fd" and X.dtype.isnative:
         return X
     if X is None:
         raise TypeError(f"{name} must be array-like, got None")
@@ -172,6 +173,8 @@ def _to_numeric(X, name):
         )
     if array.dtype in (np.float32, np.float64):
         return array
+    if array.dtype.char in "fd":  # the other byte order: the kernels read native floats
+        return array.astype(array.dtype.newbyteorder("="))
     # bool, integers (squares of uint8 / int16 data would overflow in their own
     # type), float16 and long double are all computed on in float64
     return array.astype(np.float64)
