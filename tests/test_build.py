@@ -41,7 +41,7 @@ def test_stub_lists_every_public_function(module):
     stub = Path(gaussext.__file__).with_name(module.__name__.rsplit(".", 1)[1] + ".pyi")
     assert stub.is_file(), f"{stub.name} is not installed beside the compiled module"
     declared = {node.name for node in ast.parse(stub.read_text()).body
-                if isinstance(node, ast.FunctionDef)}
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
     compiled = {name for name, value in vars(module).items()
                 if callable(value) and not name.startswith("_")
                 and getattr(value, "__module__", None) == module.__name__}

@@ -42,6 +42,11 @@ cdef Py_ssize_t PREFETCH_MIN_FEATURES = 8
 # whatever n_jobs is: a power of two of equal chunks (so that 2, 4, 8 threads
 # get equal shares), each of at least MIN_CHUNK_ROWS rows, at most MAX_CHUNKS.
 cdef Py_ssize_t MIN_CHUNK_ROWS = 16384
+# Elements of one block of centred rows in the full fit.  The scatter product
+# sweeps such a block once per tile of the matrix (about d^2 / 64 times), so
+# the block must stay in a core's L2 cache beside the rows of X streaming in:
+# a quarter of a 512 KiB L2 in float64.
+cdef Py_ssize_t SCATTER_BLOCK_ELEMENTS = 16384
 cdef Py_ssize_t MAX_CHUNKS = 64
 
 
@@ -57,6 +62,10 @@ def max_threads():
 
 cdef inline Py_ssize_t _block_rows(Py_ssize_t n_features) noexcept nogil:
     return max(1, BLOCK_ELEMENTS // max(1, n_features))
+
+
+cdef inline Py_ssize_t _scatter_block_rows(Py_ssize_t n_features) noexcept nogil:
+    return max(1, SCATTER_BLOCK_ELEMENTS // max(1, n_features))
 
 
 def full_block_rows(Py_ssize_t n_features):
@@ -118,8 +127,10 @@ cdef extern from "_simd.h" nogil:
     void gaussext_whitened_panels_f32(
         const float *whitening, Py_ssize_t n, const float *panels, Py_ssize_t n_rows,
         float64_t log_norm, float64_t *out, const char *prefetch, Py_ssize_t n_prefetch_bytes)
+    Py_ssize_t GAUSSEXT_SCATTER_PAD
     void gaussext_scatter_update_f64(
-        const float64_t *residual, Py_ssize_t n_rows, Py_ssize_t n, float64_t *scatter)
+        const float64_t *residual, Py_ssize_t n_rows, Py_ssize_t n, Py_ssize_t row_step,
+        float64_t *scatter)
 
 
 def simd_dispatch_enabled():
@@ -569,18 +580,27 @@ def whitened_log_density(const floating[:, ::1] whitening, const floating[:, :] 
                        log_norm, &out[0], NULL, 0)
 
 
+cdef inline Py_ssize_t _padded_row(Py_ssize_t n_features) noexcept nogil:
+    """Elements a centred row takes in the scatter product's blocks: n_features
+    rounded up to the product's tile, the rest zero (see _simd.h)."""
+    return (n_features + GAUSSEXT_SCATTER_PAD - 1) // GAUSSEXT_SCATTER_PAD * GAUSSEXT_SCATTER_PAD
+
+
 def scatter_update(const float64_t[:, ::1] residual, float64_t[:, ::1] scatter):
     """For tests only: scatter += residual^T residual on the upper triangle of
-    `scatter` (d x d), `residual` n x d, by the fit's own product; nothing
-    below the diagonal is read or written."""
+    `scatter` (d x d), `residual` n x d, by the fit's own product (on rows
+    padded with zeros as the fit pads them); nothing below the diagonal is
+    read or written."""
     cdef Py_ssize_t n_features = residual.shape[1]
     if scatter.shape[0] != n_features or scatter.shape[1] != n_features:
         raise ValueError(f"scatter must be {n_features} x {n_features}")
     if residual.shape[0] == 0 or n_features == 0:
         return  # nothing to add, and no first element to point at
+    cdef float64_t[:, ::1] padded = np.zeros((residual.shape[0], _padded_row(n_features)))
+    padded[:, :n_features] = residual
     with nogil:
-        gaussext_scatter_update_f64(&residual[0, 0], residual.shape[0], n_features,
-                                    &scatter[0, 0])
+        gaussext_scatter_update_f64(&padded[0, 0], padded.shape[0], n_features,
+                                    padded.shape[1], &scatter[0, 0])
 
 
 # ---------------------------------------------------------------------------
@@ -719,11 +739,11 @@ cdef void _diagonal_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t s
 
 cdef inline void _centre_block(
     const floating[:, :] X, const float64_t *shift, const float64_t *mean,
-    Py_ssize_t start, Py_ssize_t stop, float64_t *residual,
+    Py_ssize_t start, Py_ssize_t stop, float64_t *residual, Py_ssize_t residual_step,
 ) noexcept nogil:
-    """residual (row-major, rows start..stop) = (X[rows] - shift) - mean, in
-    float64.  Subtracting a nearby shift first keeps the difference exact
-    when the data sit at a large offset."""
+    """residual (row-major, rows start..stop, residual_step apart) = (X[rows]
+    - shift) - mean, in float64.  Subtracting a nearby shift first keeps the
+    difference exact when the data sit at a large offset."""
     cdef Py_ssize_t i, j, n_features = X.shape[1]
     cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
     cdef const floating *row
@@ -731,14 +751,14 @@ cdef inline void _centre_block(
     if _rows_contiguous(X):
         row = &X[start, 0]
         for i in range(stop - start):
-            centred = residual + i * n_features
+            centred = residual + i * residual_step
             for j in range(n_features):
                 centred[j] = (<float64_t> row[j] - shift[j]) - mean[j]
             row += row_step
     else:
         for j in range(n_features):
             for i in range(stop - start):
-                residual[i * n_features + j] = (<float64_t> X[start + i, j] - shift[j]) - mean[j]
+                residual[i * residual_step + j] = (<float64_t> X[start + i, j] - shift[j]) - mean[j]
 
 
 cdef void _full_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
@@ -747,28 +767,33 @@ cdef void _full_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
     """mean (relative to shift) and scatter (row-major, upper triangle) of
     rows start..stop.
 
-    `scratch` holds 2 d + full_block_rows(d) d float64: a block's mean, delta
-    (also _block_mean's scratch) and its centred rows.
+    `scratch` holds 2 d + _scatter_block_rows(d) _padded_row(d) float64: a
+    block's mean, delta (also _block_mean's scratch) and its centred rows,
+    each padded with zeros for the scatter product.
     """
     cdef Py_ssize_t i, j, n_features = X.shape[1], block_start, block_stop
-    cdef Py_ssize_t block_rows = _block_rows(n_features)
+    cdef Py_ssize_t block_rows = _scatter_block_rows(n_features)
     cdef float64_t *block_mean = scratch
     cdef float64_t *delta = scratch + n_features
     cdef float64_t *residual = scratch + 2 * n_features
+    cdef Py_ssize_t row_step = _padded_row(n_features)
     cdef float64_t n_a = 0.0, n_b
     for j in range(n_features):
         mean[j] = 0.0
     for i in range(n_features * n_features):
         scatter[i] = 0.0
+    for i in range(block_rows * row_step):  # the padding stays zero
+        residual[i] = 0.0
     block_start = start
     while block_start < stop:
         block_stop = min(block_start + block_rows, stop)
         n_b = block_stop - block_start
         _block_mean(X, block_start, block_stop, shift, block_mean, delta)
-        _centre_block(X, shift, block_mean, block_start, block_stop, residual)
+        _centre_block(X, shift, block_mean, block_start, block_stop, residual, row_step)
         # scatter += R^T R, upper triangle, by our own product (_simd.h):
         # no BLAS threads inside these, and the same bits on every machine
-        gaussext_scatter_update_f64(residual, block_stop - block_start, n_features, scatter)
+        gaussext_scatter_update_f64(residual, block_stop - block_start, n_features, row_step,
+                                    scatter)
         _merge(n_a, n_b, mean, block_mean, scatter, delta, n_features, True)
         n_a += n_b
         block_start = block_stop
@@ -818,7 +843,8 @@ cdef void _statistics(const floating[:, :] X, const float64_t[::1] shift, float6
     cdef Py_ssize_t chunk_rows = statistics_chunk_rows(n_samples)
     cdef Py_ssize_t n_chunks = (n_samples + chunk_rows - 1) // chunk_rows
     cdef Py_ssize_t n_moments = moments.shape[0], chunk
-    cdef Py_ssize_t scratch_size = (2 * n_features + _block_rows(n_features) * n_features
+    cdef Py_ssize_t scratch_size = (2 * n_features
+                                    + _scatter_block_rows(n_features) * _padded_row(n_features)
                                     if matrix else 3 * n_features)
     cdef float64_t[:, ::1] chunk_mean = np.empty((n_chunks, n_features))
     cdef float64_t[:, ::1] chunk_moments = np.empty((n_chunks, n_moments))

@@ -272,57 +272,83 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
     }
 
 /* Fit: scatter += R^T R on the upper triangle (a <= b) of the row-major n x n
- * scatter, R the n_rows x n row-major block of centred residuals:
+ * scatter, R the n_rows x n block of centred residuals, its rows row_step
+ * elements apart, row_step a multiple of GAUSSEXT_SCATTER_PAD (at least n),
+ * the entries between n and row_step zero:
  *
  *   scatter_ab += sum_i R_ia R_ib,  the sum taken i = 0, 1, ... in turn
  *
- * and then added to scatter_ab.  Tiles of 4 x 8 entries (a x b) are summed at
- * once over the rows, vectorised along b: per row, four scalars R_ia times
- * eight contiguous R_ib, the tile's sums in registers, so each load feeds
- * several multiply-adds.  Every entry is its own sum in row order, whatever
- * the vector width or tiling, and the edges of the triangle, summed by the
- * same loop with shorter bounds, add in the same order; nothing below the
- * diagonal is written.  (Plain loops, not the vector extension used above:
- * GCC lowers that to baseline x86-64 ten times slower here.) */
-GAUSSEXT_DISPATCH static void gaussext_scatter_update_f64(
-    const double *residual, ptrdiff_t n_rows, ptrdiff_t n, double *scatter)
-{
-    enum { TILE_A = 4, TILE_B = 8 };
-    for (ptrdiff_t a0 = 0; a0 < n; a0 += TILE_A) {
-        ptrdiff_t n_a = n - a0 < TILE_A ? n - a0 : TILE_A;
-        /* from the tile holding the diagonal on: those left of it are below */
-        for (ptrdiff_t b0 = a0 - a0 % TILE_B; b0 < n; b0 += TILE_B) {
-            ptrdiff_t n_b = n - b0 < TILE_B ? n - b0 : TILE_B;
-            double sum[TILE_A][TILE_B] = {{0.0}};
-            const double *row = residual;
-            if (n_a == TILE_A && n_b == TILE_B) { /* constant bounds: unrolled */
-                for (ptrdiff_t i = 0; i < n_rows; ++i, row += n) {
-                    for (int t = 0; t < TILE_A; ++t) {
-                        double r_a = row[a0 + t];
-                        for (int u = 0; u < TILE_B; ++u) {
-                            sum[t][u] += r_a * row[b0 + u];
-                        }
-                    }
-                }
-            } else { /* the right and bottom edges */
-                for (ptrdiff_t i = 0; i < n_rows; ++i, row += n) {
-                    for (ptrdiff_t t = 0; t < n_a; ++t) {
-                        double r_a = row[a0 + t];
-                        for (ptrdiff_t u = 0; u < n_b; ++u) {
-                            sum[t][u] += r_a * row[b0 + u];
-                        }
-                    }
-                }
-            }
-            for (ptrdiff_t t = 0; t < n_a; ++t) {
-                for (ptrdiff_t u = 0; u < n_b; ++u) {
-                    if (b0 + u >= a0 + t) {
-                        scatter[(a0 + t) * n + b0 + u] += sum[t][u];
-                    }
-                }
-            }
-        }
+ * and then added to scatter_ab.  Tiles of 8 x 4 entries (a x b) are summed at
+ * once over the rows: per row, eight scalars R_ia, each times the same four
+ * contiguous R_ib (one 32-byte column value, as in the whitening product),
+ * the tile's eight sums in registers, so each load feeds eight vector
+ * multiply-adds and eight independent sums hide the adds' latency.  The
+ * zero padding makes every tile whole, including those on the triangle's
+ * edges (their sums over padding are not written): no slow edge loops, and
+ * every entry is its own sum in row order, multiply then add (no fused
+ * multiply-add, as above).  Nothing below the diagonal is written. */
+#define GAUSSEXT_SCATTER_PAD 8
+#define GAUSSEXT_DEFINE_SCATTER_UPDATE(NAME, COLUMN, WIDTH, ATTRIBUTE)           \
+    ATTRIBUTE static void NAME(                                                \
+        const double *residual, ptrdiff_t n_rows, ptrdiff_t n,                 \
+        ptrdiff_t row_step, double *scatter)                                   \
+    {                                                                          \
+        enum { TILE_A = 8, TILE_B = (WIDTH) };                                 \
+        for (ptrdiff_t a0 = 0; a0 < n; a0 += TILE_A) {                         \
+            /* from the tile holding the diagonal on: left of it is below */   \
+            for (ptrdiff_t b0 = a0; b0 < n; b0 += TILE_B) {                    \
+                COLUMN s0, s1, s2, s3, s4, s5, s6, s7, r_b;                    \
+                const double *row = residual;                                  \
+                GAUSSEXT_COLUMN_ZERO(s0); GAUSSEXT_COLUMN_ZERO(s1);            \
+                GAUSSEXT_COLUMN_ZERO(s2); GAUSSEXT_COLUMN_ZERO(s3);            \
+                GAUSSEXT_COLUMN_ZERO(s4); GAUSSEXT_COLUMN_ZERO(s5);            \
+                GAUSSEXT_COLUMN_ZERO(s6); GAUSSEXT_COLUMN_ZERO(s7);            \
+                for (ptrdiff_t i = 0; i < n_rows; ++i, row += row_step) {      \
+                    GAUSSEXT_COLUMN_LOAD(r_b, row + b0);                       \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(s0, row[a0], r_b);            \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(s1, row[a0 + 1], r_b);        \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(s2, row[a0 + 2], r_b);        \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(s3, row[a0 + 3], r_b);        \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(s4, row[a0 + 4], r_b);        \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(s5, row[a0 + 5], r_b);        \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(s6, row[a0 + 6], r_b);        \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(s7, row[a0 + 7], r_b);        \
+                }                                                              \
+                COLUMN sums[TILE_A] = {s0, s1, s2, s3, s4, s5, s6, s7};        \
+                for (ptrdiff_t t = 0; t < TILE_A && a0 + t < n; ++t) {         \
+                    for (ptrdiff_t u = 0; u < TILE_B && b0 + u < n; ++u) {     \
+                        if (b0 + u >= a0 + t) {                                \
+                            scatter[(a0 + t) * n + b0 + u] +=                  \
+                                GAUSSEXT_COLUMN_ELEMENT(sums[t], u);           \
+                        }                                                      \
+                    }                                                          \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
     }
+
+/* Eight sums of a 32-byte column are sixteen 16-byte registers, all there are
+ * in baseline x86-64, where GCC then spills them: the baseline runs tiles of
+ * 8 x 2 on 16-byte columns instead, and AVX2 CPUs tiles of 8 x 4, picked at
+ * run time (target_clones cannot give the two clones different code).  Each
+ * entry's sum is the same either way, so are the bits. */
+GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column2_f64, double, 2)
+GAUSSEXT_DEFINE_SCATTER_UPDATE(gaussext_scatter_update_2, gaussext_column2_f64, 2, )
+#if GAUSSEXT_DISPATCH_ENABLED
+GAUSSEXT_DEFINE_SCATTER_UPDATE(gaussext_scatter_update_4, gaussext_column_f64, 4,
+                               __attribute__((target("avx2"))))
+#endif
+static void gaussext_scatter_update_f64(
+    const double *residual, ptrdiff_t n_rows, ptrdiff_t n, ptrdiff_t row_step,
+    double *scatter)
+{
+#if GAUSSEXT_DISPATCH_ENABLED
+    if (__builtin_cpu_supports("avx2")) {
+        gaussext_scatter_update_4(residual, n_rows, n, row_step, scatter);
+        return;
+    }
+#endif
+    gaussext_scatter_update_2(residual, n_rows, n, row_step, scatter);
 }
 
 GAUSSEXT_DEFINE_DIAGONAL_ROWS(gaussext_diagonal_rows_f64, double)
