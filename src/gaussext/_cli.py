@@ -24,7 +24,8 @@ from gaussext._arrow import is_arrow_path
 from gaussext._chunked import Rows, fit_rows, progress, score_rows
 from gaussext._estimator import GaussianAnomalyDetector
 from gaussext._files import atomic_path, refuse_overwriting_inputs
-from gaussext._io import DataError, _parse_float, read_table, write_records
+from gaussext import _report
+from gaussext._io import DataError, read_table, write_records
 from gaussext._sources import open_source, select_features
 from gaussext._threshold import select_threshold
 from gaussext.datasets import make_demo_split
@@ -69,97 +70,6 @@ example:
 """
 
 
-def _format_table(header, rows):
-    """Columns of numbers right-aligned, columns of text left-aligned."""
-    columns = list(zip(header, *rows))
-    widths = [max(len(str(cell)) for cell in column) for column in columns]
-    numeric = [all(_parse_float(str(cell)) is not None for cell in column[1:])
-               for column in columns]
-    lines = []
-    for row in (header, *rows):
-        lines.append("  ".join(
-            str(cell).rjust(width) if is_numeric else str(cell).ljust(width)
-            for cell, width, is_numeric in zip(row, widths, numeric)).rstrip())
-    return "\n".join(lines)
-
-
-def _parameter_table(detector, names, digits=10):
-    """The fitted parameters as text: mu and sigma^2, or mu and the covariance."""
-    if not hasattr(detector, "covariance_"):
-        return _format_table(("feature", "mu", "sigma^2"),
-                             [(n, f"{m:.{digits}g}", f"{v:.{digits}g}")
-                              for n, m, v in zip(names, detector.mean_, detector.var_)])
-    return "\n".join([
-        _format_table(("feature", "mu"),
-                      [(n, f"{m:.{digits}g}") for n, m in zip(names, detector.mean_)]),
-        "",
-        "covariance:",
-        _format_table(("", *names), [(n, *(f"{c:.4g}" for c in row))
-                                     for n, row in zip(names, detector.covariance_)]),
-    ])
-
-
-def _scores_line(result):
-    """precision, recall, F1 and the four counts of a ThresholdResult."""
-    return (f"precision = {result.precision:.4f}   recall = {result.recall:.4f}   "
-            f"F1 = {result.f1:.4f}   (tp {result.true_positives}, fp {result.false_positives}, "
-            f"fn {result.false_negatives}, tn {result.true_negatives})")
-
-
-def top_features(detector, X, names, k):
-    """For each row of X, its `k` features adding most to -log p(x) above
-    their value at the mean, as [(name, excess), ...], largest first.
-
-    The excess of feature j is ``explain(x)[j] - explain(mu)[j]``: half the
-    squared standardised residual (diagonal) or half the squared whitened
-    residual (full), so a feature's own scale does not rank it.
-    """
-    excess = detector.explain(X) - detector.explain(detector.mean_[None, :])
-    order = np.argsort(-excess, axis=1, kind="stable")[:, :k]
-    return [[(names[j], float(excess[i, j])) for j in row] for i, row in enumerate(order)]
-
-
-def _describe_top(pairs):
-    return "; ".join(f"{name} +{value:.3g}" for name, value in pairs)
-
-
-def _flagged_rows(detector, X, names, log_density, k):
-    """Indices of the rows with p(x) < epsilon and, when k > 0, their top k
-    features (None otherwise): explained once, for the table and the records."""
-    flagged = np.flatnonzero(log_density < detector.log_epsilon_)
-    tops = top_features(detector, X[flagged], names, k) if k and flagged.size else None
-    return flagged, tops
-
-
-def _shown_row(label, x, log_density, is_anomaly, top):
-    """One row of the flagged table (`is_anomaly`, `top`: None when not shown)."""
-    row = [label, *(f"{v:.4g}" for v in x), f"{log_density:.4g}"]
-    if is_anomaly is not None:
-        row.append("anomaly" if is_anomaly else "normal")
-    if top is not None:
-        row.append(_describe_top(top))
-    return row
-
-
-def _shown_table(names, rows, with_labels, with_tops):
-    """Text table of flagged rows made by _shown_row."""
-    header = ["row", *names, "log p(x)"]
-    if with_labels:
-        header.append("label")
-    if with_tops:
-        header.append("top features (-log p above its value at the mean)")
-    return _format_table(header, rows)
-
-
-def _flagged_table(X, names, log_density, labels, flagged, tops, row_label):
-    """Text table of the flagged rows, with their top features."""
-    rows = [_shown_row(row_label(i), X[i], log_density[i],
-                       None if labels is None else labels[i],
-                       None if tops is None else tops[position])
-            for position, i in enumerate(flagged)]
-    return _shown_table(names, rows, labels is not None, tops is not None)
-
-
 def run_demo(covariance="diagonal", seed=0, n_train=2000, n_val=500, method="exact", out=None,
              plot=None):
     """Fit on synthetic server metrics, tune epsilon on a labelled split, report."""
@@ -180,13 +90,14 @@ def run_demo(covariance="diagonal", seed=0, n_train=2000, n_val=500, method="exa
         f"{split.X_val.shape[0]} ({int(split.y_val.sum())} labelled anomalies)")
     say(f"  model: {covariance} Gaussian, maximum-likelihood fit")
     say()
-    say(_parameter_table(detector, names, digits=6))
+    say(_report.parameter_table(detector, names, digits=6))
     say()
     say(f"epsilon = {result.epsilon:.6g}   (log epsilon = {result.log_epsilon:.6g}; "
         f"{method} F1 search on the validation set)")
-    say(_scores_line(result))
-    flagged, _ = _flagged_rows(detector, split.X_val, names, log_density, 0)
-    table = _flagged_table(split.X_val, names, log_density, split.y_val, flagged, None, int)
+    say(_report.scores_line(result))
+    flagged, _ = _report.flagged_rows(detector, split.X_val, names, log_density, 0)
+    table = _report.flagged_table(split.X_val, names, log_density, split.y_val, flagged, None,
+                                  int)
     say()
     say(f"flagged validation rows (p(x) < epsilon): {flagged.size}")
     say(table)
@@ -312,7 +223,7 @@ def cmd_fit(args, say):
     say(f"fitted a {args.covariance} Gaussian"
         + (f" robustly (on {int(detector.support_.sum())} rows kept)" if args.robust else "")
         + f" on {n_rows} rows x {len(features)} features of {args.data}")
-    say(_parameter_table(detector, features))
+    say(_report.parameter_table(detector, features))
     say(f"epsilon = {detector.epsilon_:.10g} (log epsilon = {detector.log_epsilon_:.10g}; "
         f"contamination {args.contamination}: until 'gaussext tune' sets it from labels)")
     say(f"wrote {args.model}")
@@ -342,13 +253,8 @@ def cmd_tune(args, say):
     detector.save(target)
     say(f"epsilon = {result.epsilon:.10g}   (log epsilon = {result.log_epsilon:.10g}; "
         f"{args.method} F1 search on {log_density.shape[0]} labelled rows of {args.data})")
-    say(_scores_line(result))
+    say(_report.scores_line(result))
     say(f"wrote {target}")
-
-
-def _record_fields(k, calibrated=False):
-    return (["row", "log_density", "decision", "anomaly"] + (["p_value"] if calibrated else [])
-            + (["top_features"] if k else []))
 
 
 def _write_out(path, fieldnames, records):
@@ -361,65 +267,6 @@ def _write_out(path, fieldnames, records):
     return write_records(path, fieldnames, records)
 
 
-class _Flagged:
-    """Rows met so far, the flagged ones among them, and the first `show`
-    flagged rows as table rows."""
-
-    def __init__(self, show):
-        self.show, self.n_rows, self.count, self.rows = show, 0, 0, []
-
-    def add(self, detector, chunk, scores, names, k, labels=None):
-        """Count the chunk's flagged rows and keep those still to show; returns
-        {row in chunk: top features} of its flagged rows (empty when k = 0)."""
-        hits, tops = _flagged_rows(detector, chunk.X, names, scores, k)
-        top_of = dict(zip(hits.tolist(), tops)) if tops is not None else {}
-        for i in hits[:max(0, self.show - len(self.rows))]:
-            self.rows.append(_shown_row(
-                chunk.row_label(i), chunk.X[i], scores[i],
-                None if labels is None else labels[chunk.start + i], top_of.get(i)))
-        self.n_rows += chunk.X.shape[0]
-        self.count += hits.size
-        return top_of
-
-
-def _chunk_scores(detector, chunk, log_density):
-    """The chunk's scores: computed, or read from every row's `log_density`."""
-    if log_density is None:
-        return detector.score_samples(chunk.X)
-    return log_density[chunk.start:chunk.start + chunk.X.shape[0]]
-
-
-def _score_records(detector, rows, names, k, flagged, log_density=None, labels=None, *,
-                   with_p_values=False):
-    """One record per row of `rows` (scored here unless `log_density` holds
-    every row's score), its conformal p-value (`with_p_values`, for a
-    calibrated model), top features (k > 0) for the flagged ones, which
-    `flagged` counts and shows."""
-    for chunk in rows:
-        scores = _chunk_scores(detector, chunk, log_density)
-        top_of = flagged.add(detector, chunk, scores, names, k, labels)
-        p_values = detector.p_values(chunk.X) if with_p_values else None
-        for i in range(chunk.X.shape[0]):
-            record = {"row": chunk.start + i, "log_density": float(scores[i]),
-                      "decision": float(scores[i] - detector.log_epsilon_),
-                      "anomaly": int(scores[i] < detector.log_epsilon_)}
-            if p_values is not None:
-                record["p_value"] = float(p_values[i])
-            if k:
-                record["top_features"] = _describe_top(top_of[i]) if i in top_of else ""
-            yield record
-
-
-def _say_flagged(say, flagged, names, with_labels, with_tops):
-    """The table of the first --show flagged rows, and how many more there are."""
-    if not flagged.rows:
-        return
-    say(_shown_table(names, flagged.rows, with_labels, with_tops))
-    if flagged.count > len(flagged.rows):
-        say(f"(the first {len(flagged.rows)} of {flagged.count} flagged rows; --show N shows "
-            "more, --out FILE keeps every row's score)")
-
-
 def cmd_score(args, say):
     _refuse_destroying_inputs([("scores", args.out)], [args.model, args.data])
     detector = _load_model(args.model)
@@ -427,19 +274,20 @@ def cmd_score(args, say):
     source = open_source(args.data, missing_ok=detector.missing == "marginalize")
     features, names, chosen = _model_features(detector, source, args.label_column, args.columns)
     k = min(args.explain, len(features))
-    flagged = _Flagged(args.show)
+    flagged = _report.FlaggedRows(args.show)
     calibrated = hasattr(detector, "calibration_scores_")
-    fields = _record_fields(k, calibrated)
+    fields = _report.record_fields(k, calibrated)
     with progress("score") as bar:
         rows = Rows(source, features, chosen_for_user=chosen, bar=bar)
-        records = _score_records(detector, rows, names, k, flagged, with_p_values=calibrated)
+        records = _report.score_records(detector, rows, names, k, flagged,
+                                        with_p_values=calibrated)
         if args.out is None:
             write_records(sys.stdout, fields, records, format="csv")
             return
         _write_out(args.out, fields, records)
     say(f"scored {flagged.n_rows} rows of {args.data}: {flagged.count} flagged "
         f"(p(x) < epsilon = {detector.epsilon_:.6g})")
-    _say_flagged(say, flagged, names, False, k > 0)
+    _report.say_flagged(say, flagged, names, False, k > 0)
     say(f"wrote {args.out}")
 
 
@@ -478,33 +326,33 @@ def cmd_detect(args, say):
         say(f"model: {args.covariance} Gaussian, "
             f"{_fit_description(args, detector, log_density.shape[0])}")
         say()
-        say(_parameter_table(detector, features))
+        say(_report.parameter_table(detector, features))
         say()
         result = None
         if labels is not None:
             result = _tune(detector, labels, log_density, args.label_column, args.method)
             say(f"epsilon = {result.epsilon:.10g}   (log epsilon = {result.log_epsilon:.10g}; "
                 f"{args.method} F1 search on the labelled rows)")
-            say(_scores_line(result))
+            say(_report.scores_line(result))
         else:
             say(f"epsilon = {detector.epsilon_:.10g}   (log epsilon = "
                 f"{detector.log_epsilon_:.10g}; the {args.contamination} quantile of the "
                 "training scores: no labels given)")
         k = min(args.explain, len(features))
-        flagged = _Flagged(args.show)
-        records = _score_records(detector, rows, features, k, flagged, log_density, labels)
+        flagged = _report.FlaggedRows(args.show)
+        records = _report.score_records(detector, rows, features, k, flagged, log_density, labels)
         if args.out:
-            _write_out(args.out, _record_fields(k), records)
+            _write_out(args.out, _report.record_fields(k), records)
         else:  # only the rows to show: read until they are found
             for chunk in rows:
                 if len(flagged.rows) >= flagged.show:
                     break
-                flagged.add(detector, chunk, _chunk_scores(detector, chunk, log_density),
+                flagged.add(detector, chunk, _report.chunk_scores(detector, chunk, log_density),
                             features, k, labels)
             flagged.count = int(np.count_nonzero(log_density < detector.log_epsilon_))
     say()
     say(f"flagged rows (p(x) < epsilon): {flagged.count}")
-    _say_flagged(say, flagged, features, labels is not None, k > 0)
+    _report.say_flagged(say, flagged, features, labels is not None, k > 0)
     if args.model:
         detector.save(args.model)
         say(f"wrote {args.model}")
@@ -525,7 +373,7 @@ def cmd_inspect(args, say):
         f"(scipy.stats.normaltest), transform chosen at level {args.alpha}")
     rows = [(name, f"{skew:.3f}", f"{kurt:.3f}", f"{p:.3g}", suggested, note)
             for name, skew, kurt, p, suggested, note in report.rows()]
-    say(_format_table(("feature", "skewness", "excess kurtosis", "normality p", "suggested",
+    say(_report.format_table(("feature", "skewness", "excess kurtosis", "normality p", "suggested",
                        "note"), rows))
 
 
