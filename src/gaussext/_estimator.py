@@ -612,8 +612,8 @@ class GaussianAnomalyDetector(ParamsMixin):
             statistics, feature_names, rows,
             1.0 if robust is None else robust.reweighted_consistency)
         # scored chunk by chunk: no copy of the rows themselves
-        log_density = np.concatenate([gaussian.log_density(chunk, self.n_jobs)
-                                      for chunk in threshold_chunks])
+        scored = [gaussian.log_density(chunk, self.n_jobs) for chunk in threshold_chunks]
+        log_density = scored[0] if len(scored) == 1 else np.concatenate(scored)
         threshold_scores = log_density
         if n_threshold_rows is not None:
             threshold_scores = log_density[-n_threshold_rows:]
