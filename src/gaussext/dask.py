@@ -114,9 +114,6 @@ class _Rows(NamedTuple):
     def n_samples(self):
         return sum(self.lengths)
 
-    @property
-    def shape(self):
-        return (self.n_samples, self.n_features)
 
 
 def _check_numeric_columns(frame, name):
@@ -180,18 +177,27 @@ def _starts(lengths):
     return np.cumsum((0, *lengths[:-1])).astype(int).tolist()
 
 
-def _rows(X, name="X"):
-    """X (dask array or DataFrame, or in-memory array-like) as _Rows."""
+def _rows(X, name="X", estimator=None):
+    """X (dask array or DataFrame, or in-memory array-like) as _Rows.
+
+    With a fitted `estimator`, X's number of columns is checked against its
+    ``n_features_in_`` before any chunk length is counted."""
     if _is_frame(X):
         _check_numeric_columns(X, name)
         n_features = len(X.columns)
         if n_features == 0:
             raise ValueError(f"Found a DataFrame with 0 columns as {name}, while a minimum "
                              "of 1 is required.")
+        if estimator is not None:
+            check_n_features(np.empty((0, n_features)), estimator.n_features_in_,
+                             type(estimator).__name__)
         lengths = tuple(int(rows) for rows in X.map_partitions(len).compute())
         return _Rows(list(X.to_delayed()), _starts(lengths), lengths, n_features,
                      feature_names_of(X), None, X)
-    array = _with_known_rows(_as_row_chunks(X, name))
+    array = _as_row_chunks(X, name)
+    if estimator is not None:
+        check_n_features(array, estimator.n_features_in_, type(estimator).__name__)
+    array = _with_known_rows(array)
     lengths = tuple(int(rows) for rows in array.chunks[0])
     return _Rows(list(array.to_delayed().ravel()), _starts(lengths), lengths,
                  array.shape[1], None, array, None)
@@ -369,8 +375,7 @@ def _scored(detector, X, what, stacklevel):
     fitted = detector._snapshot()
     check_feature_names(X, fitted.feature_names, type(detector).__name__,
                         stacklevel=stacklevel + 1)
-    rows = _rows(X)
-    check_n_features(rows, detector.n_features_in_, type(detector).__name__)
+    rows = _rows(X, estimator=detector)
     output, dtype = _OUTPUTS[what]
     method = functools.partial(output, detector, fitted)
     if rows.frame is not None:
@@ -378,7 +383,8 @@ def _scored(detector, X, what, stacklevel):
 
         return rows.frame.map_partitions(
             _score_partition, method, dtype, dask.delayed(tuple(rows.starts), pure=True),
-            meta=pd.Series(np.empty(0, dtype=dtype), dtype=dtype), enforce_metadata=False)
+            meta=pd.Series(np.empty(0, dtype=dtype), index=rows.frame._meta.index),
+            enforce_metadata=False)
     return rows.array.map_blocks(_score_array_block, method, dtype, drop_axis=1,
                                  dtype=dtype, meta=np.empty(0, dtype=dtype))
 
