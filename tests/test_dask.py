@@ -301,6 +301,13 @@ def test_dataframe_non_numeric_columns_are_named(client):
         gdask.score_samples(fitted, dd.from_pandas(as_text, npartitions=2))
     with pytest.raises(ValueError, match="Expected a 2-D array for X, got a dask Series"):
         gdask.fit(dd.from_pandas(frame["latency"], npartitions=2))
+    # a constant column is named in the error as the in-memory fit names it
+    constant = frame.assign(errors=3)
+    with pytest.raises(ValueError) as in_memory:
+        GaussianAnomalyDetector().fit(constant)
+    with pytest.raises(ValueError, match="'errors'") as distributed:
+        gdask.fit(dd.from_pandas(constant, npartitions=2))
+    assert str(distributed.value) == str(in_memory.value)
     # pandas' nullable integers without missing values are numbers
     nullable = frame.astype({"errors": "Int64"})
     nullable_fit = gdask.fit(dd.from_pandas(nullable, npartitions=2))

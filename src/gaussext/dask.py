@@ -85,6 +85,8 @@ def _is_series(X):
 class _Rows(NamedTuple):
     """Validated input of known chunk lengths.
 
+    Attributes
+    ----------
     blocks : list of Delayed
         One per chunk of rows (a 2-D ndarray for an array, a pandas
         DataFrame for a DataFrame), in order.
@@ -113,7 +115,6 @@ class _Rows(NamedTuple):
     @property
     def n_samples(self):
         return sum(self.lengths)
-
 
 
 def _check_numeric_columns(frame, name):
@@ -277,7 +278,7 @@ def fit(X, covariance="diagonal", **params):
 
     Parameters
     ----------
-    X : dask.array.Array, dask.dataframe.DataFrame or array-like of shape (n_samples, n_features)
+    X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
         Chunked along rows; column chunks are joined (rechunked) first.
         Chunks of unknown size (after boolean indexing) and empty chunks or
         partitions are accepted; unknown sizes are counted first (one extra
@@ -397,7 +398,7 @@ def score_samples(detector, X):
     detector : fitted GaussianAnomalyDetector
         Its model at this call is the one scored (a later fit does not
         change the returned collection).
-    X : dask.array.Array, dask.dataframe.DataFrame or array-like of shape (n_samples, n_features)
+    X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
         Chunks of unknown size and empty chunks are accepted (unknown sizes
         are counted first, see the module's notes).  Feature names are
         checked as ``detector.score_samples`` checks them: a ``UserWarning``
@@ -428,7 +429,7 @@ def predict(detector, X):
     Parameters
     ----------
     detector : fitted GaussianAnomalyDetector
-    X : dask.array.Array, dask.dataframe.DataFrame or array-like of shape (n_samples, n_features)
+    X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
         As in :func:`score_samples`.
 
     Returns
@@ -535,7 +536,7 @@ def tune_threshold(detector, X_val, y_val):
     Parameters
     ----------
     detector : fitted GaussianAnomalyDetector
-    X_val : dask.array.Array, dask.dataframe.DataFrame or array-like of shape (n_samples, n_features)
+    X_val : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
         As in :func:`score_samples` (the same feature-name checks and warnings).
     y_val : dask.array.Array, dask Series or array-like of shape (n_samples,)
         0/1 labels in the rows' order, chunked in any way (sizes may be unknown).
