@@ -386,6 +386,13 @@ def test_errors_name_global_row_numbers(client):
     named = GaussianAnomalyDetector().fit(pd.DataFrame(filtered_rows, columns=list("abcd")))
     with pytest.raises(ValueError, match=message):
         gdask.score_samples(named, frame).compute()
+    # pd.NA in a nullable column of the third partition (rows 1000-1499)
+    nullable = pd.DataFrame({"a": pd.array(np.arange(2_000), dtype="Int64"),
+                             "b": np.linspace(0.0, 1.0, 2_000)})
+    nullable.loc[1_234, "a"] = pd.NA
+    with pytest.raises(ValueError, match=re.escape("X holds pd.NA") + ".*"
+                       + re.escape("(the first at row 1234, column 'a')")):
+        gdask.fit(dd.from_pandas(nullable, npartitions=4))
     # a NaN score in the third part of the labelled set
     scores = np.arange(10.0)
     scores[6] = np.nan

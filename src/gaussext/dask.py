@@ -204,10 +204,20 @@ def _rows(X, name="X", estimator=None):
                  array.shape[1], None, array, None)
 
 
-def _numeric_block(block, name="X"):
+def _numeric_block(block, start, name="X"):
     """A chunk (ndarray, or a DataFrame's partition) as the float32/float64
-    array the kernels take, validated as the in-memory estimator validates X."""
-    return check_array(block, name=name, min_samples=0, ensure_finite=False)
+    array the kernels take, validated as the in-memory estimator validates X;
+    a missing value (pd.NA) of a partition is reported at its global row
+    (`start`: the chunk's first row in the whole input)."""
+    try:
+        return check_array(block, name=name, min_samples=0, ensure_finite=False)
+    except ValueError as exc:
+        missing = block.isna().to_numpy() if hasattr(block, "isna") else None
+        if missing is None or not missing.any():
+            raise
+        row, column = np.unravel_index(int(np.argmax(missing)), missing.shape)
+        raise ValueError(f"{exc} (the first at row {int(start) + int(row)}, column "
+                         f"{block.columns[column]!r})") from exc
 
 
 def _located(call, rows, start, name="X"):
@@ -229,7 +239,7 @@ def _located(call, rows, start, name="X"):
 def _chunk_statistics(block, kind, n_features, n_jobs, start):
     """The statistics of one chunk of rows, whose first row is row `start` of
     the whole input."""
-    rows = _numeric_block(block)
+    rows = _numeric_block(block, start)
     statistics = GaussianStatistics(kind, n_features)
     if rows.shape[0] == 0:
         return statistics
@@ -324,8 +334,8 @@ def fit(X, covariance="diagonal", **params):
     last = max(i for i, length in enumerate(rows.lengths) if length > 0)
     statistics, threshold_block = dask.compute(_tree_reduce(parts, _merge),
                                                rows.blocks[last])
-    return _fit_detector(detector, statistics, _numeric_block(threshold_block),
-                         rows.feature_names)
+    threshold_rows = _numeric_block(threshold_block, rows.starts[last])
+    return _fit_detector(detector, statistics, threshold_rows, rows.feature_names)
 
 
 # -- scoring -----------------------------------------------------------------
@@ -349,10 +359,11 @@ _OUTPUTS = {"score_samples": (_log_density, np.float64),
 
 def _score_array_block(block, method, dtype, block_info=None):
     """map_blocks' task: `method` on one chunk of a dask array (known chunks)."""
-    rows = _numeric_block(block)
+    start = block_info[0]["array-location"][0][0]
+    rows = _numeric_block(block, start)
     if rows.shape[0] == 0:
         return np.empty(0, dtype=dtype)
-    return _located(method, rows, block_info[0]["array-location"][0][0])
+    return _located(method, rows, start)
 
 
 def _score_partition(partition, method, dtype, starts, partition_info=None):
@@ -360,11 +371,12 @@ def _score_partition(partition, method, dtype, starts, partition_info=None):
     pandas Series with the partition's index."""
     import pandas as pd
 
-    rows = _numeric_block(partition)
+    start = starts[partition_info["number"]]
+    rows = _numeric_block(partition, start)
     if rows.shape[0] == 0:
         values = np.empty(0, dtype=dtype)
     else:
-        values = _located(method, rows, starts[partition_info["number"]])
+        values = _located(method, rows, start)
     return pd.Series(values, index=partition.index, dtype=dtype)
 
 
