@@ -12,7 +12,11 @@ the scores, comes back to the client):
 * ``dask-1-worker``, ``dask-2-workers`` — ``gaussext.dask.fit`` and
   ``gaussext.dask.score_samples`` on a ``distributed.LocalCluster`` of 1 or 2
   single-threaded worker processes (``n_jobs=1`` in each, so the two
-  workers use the machine's 2 cores without oversubscribing them).
+  workers use the machine's 2 cores without oversubscribing them);
+* ``dask-dataframe-2-workers`` — the same on 2 workers, given the same values
+  as a persisted Dask DataFrame of named columns (one partition per chunk):
+  what the DataFrame path adds (counting the partitions' rows at each call,
+  the conversion of each partition, the scores as a Series).
 
 Cluster start-up and the data's generation are not timed.  Every peer's sum
 of scores must agree.
@@ -20,6 +24,7 @@ of scores must agree.
 
 import dask
 import dask.array as da
+import dask.dataframe as dd
 import pytest
 from distributed import Client, LocalCluster
 
@@ -27,7 +32,8 @@ import gaussext
 import gaussext.dask as gdask
 
 JOB = "dask"
-PEERS = ["in-memory", "in-memory-1-thread", "dask-1-worker", "dask-2-workers"]
+PEERS = ["in-memory", "in-memory-1-thread", "dask-1-worker", "dask-2-workers",
+         "dask-dataframe-2-workers"]
 QUICK_CASES = [(100_000, 8, "float64")]
 FULL_CASES = [(10_000_000, 8, "float64")]
 CHUNK_ROWS = 1 << 18
@@ -63,7 +69,10 @@ def test_dask(measure, case, peer, expected_sum):
         with LocalCluster(processes=True, n_workers=n_workers, threads_per_worker=1,
                           host="127.0.0.1", dashboard_address=None) as cluster, \
                 Client(cluster):
-            X = generated(n_samples, n_features).persist()
+            X = generated(n_samples, n_features)
+            if peer.startswith("dask-dataframe"):
+                X = dd.from_dask_array(X, columns=[f"x{j}" for j in range(n_features)])
+            X = X.persist()
 
             def fit_and_score():
                 detector = gdask.fit(X, n_jobs=1)

@@ -160,3 +160,16 @@ def test_variance_floor_raises_only_the_variances_below_it():
     # reg_covar is added on top of the floor
     both = GaussianAnomalyDetector(variance_floor=floor, reg_covar=1e-2).fit(X)
     np.testing.assert_allclose(both.var_, expected + 1e-2, rtol=1e-13)
+
+
+def test_pandas_series_labels_are_read():
+    """A pandas Series' ``dtypes`` is its single dtype, not a list of them: labels
+    and scores given as Series are validated like arrays, pd.NA refused."""
+    pd = pytest.importorskip("pandas")
+    y = np.array([0, 1, 0, 1, 0])
+    scores = np.array([1.0, -2.0, 0.5, -1.0, 2.0])
+    expected = gaussext.select_threshold(y, scores)
+    result = gaussext.select_threshold(pd.Series(y), pd.Series(scores))
+    assert (result.log_epsilon, result.f1) == (expected.log_epsilon, expected.f1)
+    with pytest.raises(ValueError, match="y_true holds pd.NA"):
+        gaussext.select_threshold(pd.Series([0, 1, pd.NA, 1, 0], dtype="Int64"), scores)

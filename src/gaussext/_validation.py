@@ -103,8 +103,10 @@ def _refuse_missing_values(X, name):
                 f"drop or impute them and pass {name}.filled(...) or the unmasked rows"
             )
     dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and not hasattr(dtypes, "__iter__"):
+        dtypes = [dtypes]  # a pandas Series: its dtypes is its one dtype
     if dtypes is None and hasattr(X, "dtype") and not isinstance(X, np.ndarray):
-        dtypes = [X.dtype]  # a pandas Series
+        dtypes = [X.dtype]
     nullable = sorted({str(dtype) for dtype in (dtypes if dtypes is not None else [])
                        if _is_pandas_na(getattr(dtype, "na_value", None))})
     if nullable and _holds_pandas_na(X):

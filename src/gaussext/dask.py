@@ -1,19 +1,32 @@
-"""Fit, score and tune on Dask arrays: data beyond one machine's memory.
+"""Fit, score and tune on Dask arrays and DataFrames: data beyond one machine's memory.
 
-Needs the optional extra ``gaussext[dask]`` (``dask[array]`` and
-``distributed``).  Every function builds a Dask graph and runs it on the
-current scheduler: a ``distributed.Client`` when one is active (a
-``LocalCluster`` on one machine, or ``Client("tcp://scheduler:8786")`` for a
-cluster), Dask's threaded scheduler otherwise (the kernels release the GIL, so
-threads use every core: give the detector ``n_jobs=1`` when a worker runs
-several tasks at once, so that each task does not start a thread per core).
+Needs the optional extra ``gaussext[dask]`` (``dask[array]``,
+``dask[dataframe]`` and ``distributed``); arrays alone need only
+``dask[array]``, and ``dask.dataframe`` is never imported here (a DataFrame is
+recognised only when its module is already loaded).  Every function builds a
+Dask graph and runs it on the current scheduler: a ``distributed.Client`` when
+one is active (a ``LocalCluster`` on one machine, or
+``Client("tcp://scheduler:8786")`` for a cluster), Dask's threaded scheduler
+otherwise (the kernels release the GIL, so threads use every core: give the
+detector ``n_jobs=1`` when a worker runs several tasks at once, so that each
+task does not start a thread per core).
+
+Rows are numbered from 0 over the whole collection, and every error about a
+row (a NaN, an infinity) names that global number.  For this, and so that
+each chunk's task knows the global index of its first row, the functions need
+each chunk's (partition's) row count.  A dask array usually knows them; one
+after boolean indexing (``X[X[:, 0] > 0]``, chunks of size NaN) does not, nor
+does a DataFrame: they are then counted first (``compute_chunk_sizes``,
+``map_partitions(len)``), which evaluates X's graph once more.  That is free
+for a persisted X and costs one extra read otherwise: persist X first when it
+is costly to compute and is used more than once.
 
 What crosses the network:
 
 - :func:`fit`: one :class:`~gaussext.GaussianStatistics` per chunk of rows,
   O(d) numbers (diagonal) or O(d^2) (full), merged pairwise in a tree, plus
-  the last chunk of rows, from which epsilon is taken;
-- :func:`score_samples`, :func:`predict`: the fitted detector to each task
+  the last non-empty chunk of rows, from which epsilon is taken;
+- :func:`score_samples`, :func:`predict`: the fitted model to each task
   (O(d^2)), scores back only when computed;
 - :func:`select_threshold`: the anomalies' scores (few) to the client and
   back to every partition, then O(#anomalies) counts from every partition.
@@ -28,16 +41,97 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "install them with: pip install 'gaussext[dask]'"
     ) from exc
 
+import functools
 import math
+import re
+import sys
+from typing import NamedTuple
 
 import numpy as np
 
 from gaussext import _threshold
-from gaussext._estimator import GaussianAnomalyDetector, check_params_for_statistics
+from gaussext._estimator import (
+    _ANOMALY,
+    _NORMAL,
+    GaussianAnomalyDetector,
+    check_params_for_statistics,
+)
+from gaussext._feature_names import check_feature_names, feature_names_of
 from gaussext._statistics import GaussianStatistics
 from gaussext._validation import check_array, check_finite, check_is_fitted, check_n_features
 
 __all__ = ["fit", "predict", "score_samples", "select_threshold", "tune_threshold"]
+
+
+# -- input: dask arrays and DataFrames as chunks of rows with known lengths --
+
+
+def _dask_dataframe():
+    """The dask.dataframe module when it is loaded (a DataFrame can only
+    exist then), else None: array users never import it."""
+    return sys.modules.get("dask.dataframe")
+
+
+def _is_frame(X):
+    dd = _dask_dataframe()
+    return dd is not None and isinstance(X, dd.DataFrame)
+
+
+def _is_series(X):
+    dd = _dask_dataframe()
+    return dd is not None and isinstance(X, dd.Series)
+
+
+class _Rows(NamedTuple):
+    """Validated input of known chunk lengths.
+
+    Attributes
+    ----------
+    blocks : list of Delayed
+        One per chunk of rows (a 2-D ndarray for an array, a pandas
+        DataFrame for a DataFrame), in order.
+    starts : list of int
+        The global index of each chunk's first row.
+    lengths : tuple of int
+        Each chunk's number of rows.
+    n_features : int
+    feature_names : ndarray of str or None
+        A DataFrame's column names when they are all strings (as the
+        in-memory estimator keeps a pandas frame's), else None.
+    array : dask.array.Array or None
+        The input as a dask array (None for a DataFrame).
+    frame : dask.dataframe.DataFrame or None
+        The input when it is a DataFrame.
+    """
+
+    blocks: list
+    starts: list
+    lengths: tuple
+    n_features: int
+    feature_names: object
+    array: object
+    frame: object
+
+    @property
+    def n_samples(self):
+        return sum(self.lengths)
+
+
+def _check_numeric_columns(frame, name):
+    """Refuse a DataFrame column of another kind than bool, integer or float
+    (strings, categories, dates, objects, complex), naming it."""
+    import pandas as pd
+
+    for column, dtype in frame.dtypes.items():
+        numeric = pd.api.types.is_bool_dtype(dtype) or (
+            pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype))
+        if not numeric:
+            raise TypeError(
+                f"{name} column {column!r} has dtype {dtype}; gaussext needs numeric "
+                "columns (bool, integer or float): encode or drop it (e.g. "
+                f"{name}.drop(columns=[{column!r}])) or convert it with "
+                f"{name}.astype({{{column!r}: float}})"
+            )
 
 
 def _as_row_chunks(X, name="X"):
@@ -47,6 +141,9 @@ def _as_row_chunks(X, name="X"):
     dtype and shape are checked with the same messages, its values (NaN,
     infinity) by the kernels when the chunks are computed.
     """
+    if _is_series(X):
+        raise ValueError(f"Expected a 2-D array for {name}, got a dask Series (1-D); "
+                         f"pass a DataFrame, e.g. {name}.to_frame()")
     if not isinstance(X, da.Array):
         X = da.from_array(check_array(X, name=name, ensure_finite=False))
     kind = X.dtype.kind
@@ -68,49 +165,85 @@ def _as_row_chunks(X, name="X"):
 
 
 def _with_known_rows(X):
-    """X with every chunk's row count known.  Boolean indexing (``X[X[:, 0] > 0]``)
-    leaves them unknown (NaN); they are computed here, which evaluates X's
-    graph up to its chunks' lengths once."""
+    """Dask array X with every chunk's row count known.  Boolean indexing
+    (``X[X[:, 0] > 0]``) leaves them unknown (NaN); they are computed here,
+    which evaluates X's graph up to its chunks' lengths once."""
     if any(math.isnan(rows) for rows in X.chunks[0]):
         X = X.compute_chunk_sizes()
     return X
 
 
-def _chunk_starts(X):
-    """The global index of each row chunk's first row."""
-    return np.cumsum((0, *X.chunks[0][:-1])).tolist()
+def _starts(lengths):
+    """The global index of each chunk's first row."""
+    return np.cumsum((0, *lengths[:-1])).astype(int).tolist()
 
 
-def _located(call, chunk, start, name="X"):
-    """call(chunk); a NaN or infinity in the chunk is reported at its row in
-    the whole array (start + its row in the chunk), not in the chunk."""
+def _rows(X, name="X", estimator=None):
+    """X (dask array or DataFrame, or in-memory array-like) as _Rows.
+
+    With a fitted `estimator`, X's number of columns is checked against its
+    ``n_features_in_`` before any chunk length is counted."""
+    if _is_frame(X):
+        _check_numeric_columns(X, name)
+        n_features = len(X.columns)
+        if n_features == 0:
+            raise ValueError(f"Found a DataFrame with 0 columns as {name}, while a minimum "
+                             "of 1 is required.")
+        if estimator is not None:
+            check_n_features(np.empty((0, n_features)), estimator.n_features_in_,
+                             type(estimator).__name__)
+        lengths = tuple(int(rows) for rows in X.map_partitions(len).compute())
+        return _Rows(list(X.to_delayed()), _starts(lengths), lengths, n_features,
+                     feature_names_of(X), None, X)
+    array = _as_row_chunks(X, name)
+    if estimator is not None:
+        check_n_features(array, estimator.n_features_in_, type(estimator).__name__)
+    array = _with_known_rows(array)
+    lengths = tuple(int(rows) for rows in array.chunks[0])
+    return _Rows(list(array.to_delayed().ravel()), _starts(lengths), lengths,
+                 array.shape[1], None, array, None)
+
+
+def _numeric_block(block, start, name="X"):
+    """A chunk (ndarray, or a DataFrame's partition) as the float32/float64
+    array the kernels take, validated as the in-memory estimator validates X;
+    a missing value (pd.NA) of a partition is reported at its global row
+    (`start`: the chunk's first row in the whole input)."""
     try:
-        return call(chunk)
+        return check_array(block, name=name, min_samples=0, ensure_finite=False)
     except ValueError as exc:
-        if start is not None and math.isfinite(start):
-            try:
-                check_finite(chunk, name=name, row_offset=int(start))
-            except ValueError as located:
-                raise located from exc
+        missing = block.isna().to_numpy() if hasattr(block, "isna") else None
+        if missing is None or not missing.any():
+            raise
+        row, column = np.unravel_index(int(np.argmax(missing)), missing.shape)
+        raise ValueError(f"{exc} (the first at row {int(start) + int(row)}, column "
+                         f"{block.columns[column]!r})") from exc
+
+
+def _located(call, rows, start, name="X"):
+    """call(rows); a NaN or infinity in the chunk `rows` is reported at its
+    row in the whole input (start + its row in the chunk), not in the chunk."""
+    try:
+        return call(rows)
+    except ValueError as exc:
+        try:
+            check_finite(rows, name=name, row_offset=int(start))
+        except ValueError as located:
+            raise located from exc
         raise
 
 
-def _chunk_statistics(chunk, kind, n_jobs, start):
-    return _located(lambda rows: GaussianStatistics(kind).update(rows, n_jobs=n_jobs),
-                    chunk, start)
+# -- fit ---------------------------------------------------------------------
 
 
-def _block_start(block_info):
-    """The first row's global index of the block map_blocks passes (None when
-    Dask does not know it)."""
-    try:
-        return block_info[0]["array-location"][0][0]
-    except (TypeError, KeyError, IndexError):
-        return None
-
-
-def _score_block(chunk, method, block_info=None):
-    return _located(method, chunk, _block_start(block_info))
+def _chunk_statistics(block, kind, n_features, n_jobs, start):
+    """The statistics of one chunk of rows, whose first row is row `start` of
+    the whole input."""
+    rows = _numeric_block(block, start)
+    statistics = GaussianStatistics(kind, n_features)
+    if rows.shape[0] == 0:
+        return statistics
+    return _located(lambda chunk: statistics.update(chunk, n_jobs=n_jobs), rows, start)
 
 
 def _merge(left, right):
@@ -127,8 +260,25 @@ def _tree_reduce(parts, merge):
     return parts[0]
 
 
+def _fit_detector(detector, statistics, threshold_rows, feature_names):
+    """Publish the model of the merged `statistics` of every training row,
+    with epsilon the `contamination` quantile of `threshold_rows`' log-densities.
+
+    The one place that decides where a Dask fit's epsilon comes from (and the
+    only call into the estimator's fitting), as ``fit_statistics`` does plus
+    the DataFrame's feature names, which are also named in the fit's errors
+    (a feature of zero variance) as an in-memory fit names them.
+    """
+    if statistics.n_samples == 0:
+        raise ValueError("the statistics hold no rows")
+    threshold_rows = check_array(threshold_rows, name="X", ensure_finite=False)
+    check_n_features(threshold_rows, statistics.n_features, type(detector).__name__)
+    detector._fit_from(statistics, [threshold_rows], feature_names=feature_names)
+    return detector
+
+
 def fit(X, covariance="diagonal", **params):
-    """Fit a GaussianAnomalyDetector on a Dask array, chunk by chunk.
+    """Fit a GaussianAnomalyDetector on a Dask array or DataFrame, chunk by chunk.
 
     Each chunk of rows yields its :class:`~gaussext.GaussianStatistics` with
     the same compiled kernel as an in-memory fit; they are merged pairwise in
@@ -138,82 +288,204 @@ def fit(X, covariance="diagonal", **params):
 
     Parameters
     ----------
-    X : dask.array.Array or array-like of shape (n_samples, n_features)
+    X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
         Chunked along rows; column chunks are joined (rechunked) first.
+        Chunks of unknown size (after boolean indexing) and empty chunks or
+        partitions are accepted; unknown sizes are counted first (one extra
+        evaluation of X's graph, see the module's notes).  A DataFrame's
+        columns must be numeric (bool, integer, float, pandas' nullable
+        types without missing values); its string column names become
+        ``feature_names_in_`` as in an in-memory fit on a pandas DataFrame.
     covariance : {"diagonal", "full"}, default="diagonal"
+        The model, as in :class:`~gaussext.GaussianAnomalyDetector`.
     **params
         Other parameters of :class:`~gaussext.GaussianAnomalyDetector`.
-        ``shrinkage="ledoit-wolf"`` is refused (it needs all the rows).
+        ``shrinkage="ledoit-wolf"`` and ``robust=True`` are refused (they
+        need all the rows at once).
 
     Returns
     -------
     GaussianAnomalyDetector
         Fitted.  Epsilon is the `contamination` quantile of the log-densities
-        of the last chunk of rows; choose it on labelled data with
-        :func:`select_threshold` and ``score_samples`` for an exact F1 optimum.
+        of the last non-empty chunk of rows; choose it on labelled data with
+        :func:`tune_threshold` for an exact F1 optimum.
+
+    Raises
+    ------
+    ValueError
+        For the in-memory fit's reasons; a NaN or infinity is reported at its
+        row over the whole of X, counting from 0.
+    TypeError
+        For a non-numeric array or DataFrame column (named).
     """
     detector = GaussianAnomalyDetector(covariance, **params)
     # before any work on the cluster
     check_params_for_statistics(detector, "gaussext.dask.fit")
-    X = _with_known_rows(_as_row_chunks(X))
-    if X.shape[0] == 0:
+    rows = _rows(X)
+    if rows.n_samples == 0:
         raise ValueError("X holds no rows: at least 2 are needed to fit")
-    chunk_stats = dask.delayed(_chunk_statistics)
-    parts = [chunk_stats(chunk, covariance, detector.n_jobs, start)
-             for chunk, start in zip(X.to_delayed().ravel(), _chunk_starts(X))]
+    chunk_statistics = dask.delayed(_chunk_statistics, pure=True)
+    # Each chunk's task knows the global index of its first row (`start`): a
+    # NaN is reported at its global row, and a sample of rows kept with the
+    # statistics could be drawn by global row.
+    parts = [chunk_statistics(block, covariance, rows.n_features, detector.n_jobs, start)
+             for block, start in zip(rows.blocks, rows.starts)]
     # the last non-empty chunk gives epsilon
-    last = next(i for i in reversed(range(X.numblocks[0])) if X.chunks[0][i] > 0)
-    statistics, threshold_rows = dask.compute(_tree_reduce(parts, _merge), X.blocks[last])
-    return detector.fit_statistics(statistics, threshold_rows)
+    last = max(i for i, length in enumerate(rows.lengths) if length > 0)
+    statistics, threshold_block = dask.compute(_tree_reduce(parts, _merge),
+                                               rows.blocks[last])
+    threshold_rows = _numeric_block(threshold_block, rows.starts[last])
+    return _fit_detector(detector, statistics, threshold_rows, rows.feature_names)
 
 
-def _fitted_rows(detector, X):
+# -- scoring -----------------------------------------------------------------
+
+
+def _log_density(detector, fitted, rows):
+    """log p(x) of validated rows under the snapshot `fitted` of `detector`
+    (what ``detector.score_samples`` computes, bit for bit)."""
+    return detector._log_density(fitted, rows)
+
+
+def _signs(detector, fitted, rows):
+    """+1 / -1 of validated rows, as ``detector.predict``."""
+    return np.where(detector._log_density(fitted, rows) < fitted.log_epsilon,
+                    _ANOMALY, _NORMAL)
+
+
+_OUTPUTS = {"score_samples": (_log_density, np.float64),
+            "predict": (_signs, np.int64)}
+
+
+def _score_array_block(block, method, dtype, block_info=None):
+    """map_blocks' task: `method` on one chunk of a dask array (known chunks)."""
+    start = block_info[0]["array-location"][0][0]
+    rows = _numeric_block(block, start)
+    if rows.shape[0] == 0:
+        return np.empty(0, dtype=dtype)
+    return _located(method, rows, start)
+
+
+def _score_partition(partition, method, dtype, starts, partition_info=None):
+    """map_partitions' task: `method` on one partition of a DataFrame, as a
+    pandas Series with the partition's index."""
+    import pandas as pd
+
+    start = starts[partition_info["number"]]
+    rows = _numeric_block(partition, start)
+    if rows.shape[0] == 0:
+        values = np.empty(0, dtype=dtype)
+    else:
+        values = _located(method, rows, start)
+    return pd.Series(values, index=partition.index, dtype=dtype)
+
+
+def _scored(detector, X, what, stacklevel):
+    """The lazy output of `what` ("score_samples" or "predict") on X: a dask
+    array for an array, a dask Series for a DataFrame.  Feature names are
+    checked here, on the client, as the in-memory estimator checks them."""
     check_is_fitted(detector)
-    X = _as_row_chunks(X)
-    check_n_features(X, detector.n_features_in_, type(detector).__name__)
-    return X
+    fitted = detector._snapshot()
+    check_feature_names(X, fitted.feature_names, type(detector).__name__,
+                        stacklevel=stacklevel + 1)
+    rows = _rows(X, estimator=detector)
+    output, dtype = _OUTPUTS[what]
+    method = functools.partial(output, detector, fitted)
+    if rows.frame is not None:
+        import pandas as pd
+
+        return rows.frame.map_partitions(
+            _score_partition, method, dtype, dask.delayed(tuple(rows.starts), pure=True),
+            meta=pd.Series(np.empty(0, dtype=dtype), index=rows.frame._meta.index),
+            enforce_metadata=False)
+    return rows.array.map_blocks(_score_array_block, method, dtype, drop_axis=1,
+                                 dtype=dtype, meta=np.empty(0, dtype=dtype))
 
 
 def score_samples(detector, X):
-    """log p(x) of each row of a Dask array, as a lazy dask array.
+    """log p(x) of each row of a Dask array or DataFrame, lazily.
 
     Parameters
     ----------
     detector : fitted GaussianAnomalyDetector
-    X : dask.array.Array or array-like of shape (n_samples, n_features)
+        Its model at this call is the one scored (a later fit does not
+        change the returned collection).
+    X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+        Chunks of unknown size and empty chunks are accepted (unknown sizes
+        are counted first, see the module's notes).  Feature names are
+        checked as ``detector.score_samples`` checks them: a ``UserWarning``
+        for an array on a model fitted on named columns or the reverse, a
+        ``ValueError`` for columns other than, or ordered unlike,
+        ``feature_names_in_``.
 
     Returns
     -------
-    dask.array.Array of shape (n_samples,), float64
-        Chunked like X's rows; equal bit for bit to ``detector.score_samples``
-        on the same rows.
+    dask.array.Array of shape (n_samples,) or dask.dataframe.Series, float64
+        For an array, a dask array chunked like X's rows.  For a DataFrame, a
+        dask Series with X's index and partitions, so that it lines up with X
+        (``X.assign(score=scores)``, ``X[scores < t]``) as a bare array of
+        unknown chunk sizes would not.  Its values (``.to_numpy()``) equal,
+        bit for bit, ``detector.score_samples`` on the same rows.
+
+    Raises
+    ------
+    ValueError
+        When computed, for a NaN or infinity, named by its global row.
     """
-    X = _fitted_rows(detector, X)
-    return X.map_blocks(_score_block, detector.score_samples, drop_axis=1, dtype=np.float64,
-                        meta=np.empty(0, dtype=np.float64))
+    return _scored(detector, X, "score_samples", stacklevel=2)
 
 
 def predict(detector, X):
-    """+1 (normal) or -1 (anomaly) for each row of a Dask array, lazily.
+    """+1 (normal) or -1 (anomaly) for each row of a Dask array or DataFrame, lazily.
+
+    Parameters
+    ----------
+    detector : fitted GaussianAnomalyDetector
+    X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+        As in :func:`score_samples`.
 
     Returns
     -------
-    dask.array.Array of shape (n_samples,), int64
+    dask.array.Array of shape (n_samples,) or dask.dataframe.Series, int64
+        A dask array for an array, a dask Series with X's index and
+        partitions for a DataFrame; equal to ``detector.predict`` on the
+        same rows.
     """
-    X = _fitted_rows(detector, X)
-    return X.map_blocks(_score_block, detector.predict, drop_axis=1, dtype=np.int64,
-                        meta=np.empty(0, dtype=np.int64))
+    return _scored(detector, X, "predict", stacklevel=2)
+
+
+# -- thresholds --------------------------------------------------------------
 
 
 def _as_vector(values, name):
+    """`values` as a 1-D dask array with known chunk sizes."""
     if values is None:
         raise TypeError(f"{name} must be array-like, got None")
+    if _is_series(values) or _is_frame(values):
+        values = values.to_dask_array(lengths=True)
+    elif not isinstance(values, da.Array):
+        values = np.asarray(values)
     values = da.asarray(values)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.ndim != 1:
         raise ValueError(f"{name} must be 1-D (or a single column), got shape {values.shape}")
-    return values
+    return _with_known_rows(values)
+
+
+_INDEX = re.compile(r"at index (\d+)")
+
+
+def _part_located(call, start, *args):
+    """call(*args) on one part of a labelled set; an error naming an index in
+    the part names it in the whole set (start + that index)."""
+    try:
+        return call(*args)
+    except ValueError as exc:
+        message = _INDEX.sub(lambda found: f"at index {int(found[1]) + start}", str(exc))
+        if message == str(exc):
+            raise
+        raise ValueError(message) from exc
 
 
 def select_threshold(y_true, log_density):
@@ -228,10 +500,14 @@ def select_threshold(y_true, log_density):
 
     Parameters
     ----------
-    y_true : dask.array.Array or array-like of shape (n_samples,)
-        1 for an anomaly, 0 for a normal point; both classes present.
-    log_density : dask.array.Array or array-like of shape (n_samples,)
-        log p(x), e.g. from :func:`score_samples`; -inf allowed, NaN and +inf not.
+    y_true : dask.array.Array, dask Series or array-like of shape (n_samples,)
+        1 for an anomaly, 0 for a normal point; both classes present.  Its
+        chunks need not match those of `log_density`, and may be of unknown
+        size (counted first); the labels are paired with the scores by
+        position.
+    log_density : dask.array.Array, dask Series or array-like of shape (n_samples,)
+        log p(x), e.g. from :func:`score_samples`; -inf allowed, NaN and +inf
+        not (an error names the first one's index in the whole set).
 
     Returns
     -------
@@ -241,21 +517,24 @@ def select_threshold(y_true, log_density):
         its curves hold one candidate per distinct anomalous score (the only
         candidates that can be best).
     """
-    scores = _with_known_rows(_as_vector(log_density, "log_density"))
-    labels = _with_known_rows(_as_vector(y_true, "y_true"))
+    scores = _as_vector(log_density, "log_density")
+    labels = _as_vector(y_true, "y_true")
     if labels.shape[0] != scores.shape[0]:
         raise ValueError(f"y_true has {labels.shape[0]} labels but there are "
                          f"{scores.shape[0]} samples; they must have the same length")
     if scores.shape[0] == 0:
         raise ValueError("log_density is empty")
     labels = labels.rechunk(scores.chunks)
-    pairs = list(zip(labels.to_delayed().ravel(), scores.to_delayed().ravel()))
+    located = dask.delayed(_part_located, pure=True)
+    parts = list(zip(labels.to_delayed().ravel(), scores.to_delayed().ravel(),
+                     _starts(scores.chunks[0])))
     distinct, multiplicity = _threshold.distinct_anomalous_scores(
-        dask.compute(*[dask.delayed(_threshold.anomalous_scores)(y, s) for y, s in pairs]),
+        dask.compute(*[located(_threshold.anomalous_scores, start, y, s)
+                       for y, s, start in parts]),
         name="y_true")
-    parts = [dask.delayed(_threshold.count_normals_by_interval)(y, s, distinct)
-             for y, s in pairs]
-    counts, smallest = _tree_reduce(parts, _threshold.merge_interval_counts).compute()
+    counts = [dask.delayed(_threshold.count_normals_by_interval)(y, s, distinct)
+              for y, s, _ in parts]
+    counts, smallest = _tree_reduce(counts, _threshold.merge_interval_counts).compute()
     return _threshold.threshold_from_interval_counts(distinct, multiplicity, counts, smallest)
 
 
@@ -266,11 +545,19 @@ def tune_threshold(detector, X_val, y_val):
     The validation scores are persisted on the workers for the two passes of
     :func:`select_threshold`.
 
+    Parameters
+    ----------
+    detector : fitted GaussianAnomalyDetector
+    X_val : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+        As in :func:`score_samples` (the same feature-name checks and warnings).
+    y_val : dask.array.Array, dask Series or array-like of shape (n_samples,)
+        0/1 labels in the rows' order, chunked in any way (sizes may be unknown).
+
     Returns
     -------
     ThresholdResult
         Also stored as ``detector.threshold_``; ``epsilon_``, ``log_epsilon_``
         and ``offset_`` are updated.
     """
-    scores = score_samples(detector, X_val).persist()
+    scores = _scored(detector, X_val, "score_samples", stacklevel=2).persist()
     return detector.set_threshold(select_threshold(y_val, scores))
