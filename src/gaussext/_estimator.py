@@ -886,18 +886,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         return fitted, self._log_density(fitted, X)
 
     def _log_density(self, fitted, X):
-        """log p(x) of validated X under `fitted`: the kernels' scores, and
-        with missing="marginalize" the marginal densities of rows with NaN."""
-        if self.missing == "marginalize":
-            rows = _missing.incomplete_rows(X)
-            if rows.size:
-                complete = np.ones(X.shape[0], dtype=bool)
-                complete[rows] = False
-                log_density = np.empty(X.shape[0])
-                log_density[complete] = fitted.gaussian.log_density(X[complete], self.n_jobs)
-                log_density[rows] = _missing.marginal_scores(X[rows], fitted.gaussian)[0]
-                return log_density
-        return fitted.gaussian.log_density(X, self.n_jobs)
+        return _log_density(fitted, X, self.missing, self.n_jobs)
 
     def decision_function(self, X: ArrayLike) -> Float64Array:
         """log p(x) - log epsilon: negative for anomalies.
@@ -1177,6 +1166,55 @@ def check_params_for_statistics(detector, what):
     detector._validate_params()
     _robust.refuse_streaming(detector.robust, what)
     detector._refuse_data_dependent_shrinkage(what)
+
+
+def _log_density(fitted, X, missing, n_jobs):
+    """log p(x) of validated X under the snapshot `fitted`: the kernels'
+    scores, and with missing="marginalize" the marginal densities of rows
+    with NaN."""
+    if missing == "marginalize":
+        rows = _missing.incomplete_rows(X)
+        if rows.size:
+            complete = np.ones(X.shape[0], dtype=bool)
+            complete[rows] = False
+            log_density = np.empty(X.shape[0])
+            log_density[complete] = fitted.gaussian.log_density(X[complete], n_jobs)
+            log_density[rows] = _missing.marginal_scores(X[rows], fitted.gaussian)[0]
+            return log_density
+    return fitted.gaussian.log_density(X, n_jobs)
+
+
+class ModelSnapshot:
+    """A fitted detector's model as it was when the snapshot was taken, for
+    scoring blocks of rows elsewhere (Dask tasks, other processes: it pickles
+    without the detector).  A later fit of the detector does not change it.
+
+    It scores arrays the caller has already validated, as
+    :func:`gaussext._validation.check_array` returns them, with the
+    detector's number of features; feature names are the caller's to check
+    (on the client, once, as ``score_samples`` checks them).
+
+    Parameters
+    ----------
+    detector : fitted GaussianAnomalyDetector
+    """
+
+    def __init__(self, detector: GaussianAnomalyDetector) -> None:
+        self._fitted = detector._snapshot()
+        self._missing, self._n_jobs = detector.missing, detector.n_jobs
+
+    @property
+    def feature_names(self) -> np.ndarray | None:
+        """The names the model was fitted on (``feature_names_in_``), or None."""
+        return self._fitted.feature_names
+
+    def score_samples(self, X: Float64Array) -> Float64Array:
+        """log p(x) of each row, as ``detector.score_samples`` computes it."""
+        return _log_density(self._fitted, X, self._missing, self._n_jobs)
+
+    def predict(self, X: Float64Array) -> SignArray:
+        """+1 normal, -1 anomaly, as ``detector.predict``."""
+        return np.where(self.score_samples(X) < self._fitted.log_epsilon, _ANOMALY, _NORMAL)
 
 
 def _decision(log_density, log_epsilon):

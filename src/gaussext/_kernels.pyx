@@ -416,7 +416,8 @@ cdef class FewRowScorer:
         The full model's whitening matrix in float64 and float32 (see
         full_log_density); None for the diagonal model.
 
-    The arrays are kept, not copied: the caller must not write to them.
+    Arrays already C-contiguous, aligned and of that dtype are kept, not
+    copied: the caller must not write to them.
     """
 
     cdef readonly Py_ssize_t n_features
@@ -427,9 +428,16 @@ cdef class FewRowScorer:
     cdef const float *_whitening_float32
     cdef float64_t _log_norm
 
-    def __cinit__(self, cnp.ndarray mean not None, cnp.ndarray inv_std not None,
-                  float64_t log_norm, cnp.ndarray whitening=None,
-                  cnp.ndarray whitening_float32=None):
+    def __cinit__(self, mean, inv_std, float64_t log_norm, whitening=None,
+                  whitening_float32=None):
+        # aligned, native, C-ordered copies where the arrays are not (arrays
+        # unpickled from out-of-band buffers, as Dask sends them, need not be
+        # aligned); the fitted model's own arrays are used as they are
+        mean, inv_std = _behaved(mean, np.float64), _behaved(inv_std, np.float64)
+        if whitening is not None:
+            whitening = _behaved(whitening, np.float64)
+        if whitening_float32 is not None:
+            whitening_float32 = _behaved(whitening_float32, np.float32)
         cdef Py_ssize_t n_features = cnp.PyArray_SIZE(mean)
         _check_parameter(mean, "mean", cnp.NPY_DOUBLE, 1, n_features)
         _check_parameter(inv_std, "inv_std", cnp.NPY_DOUBLE, 1, n_features)
@@ -538,6 +546,10 @@ cdef class FewRowScorer:
         for i in range(n_rows):
             label[i] = -1 if scores[i] < log_epsilon else 1
         return labels
+
+
+cdef cnp.ndarray _behaved(object array, object dtype):
+    return np.require(array, dtype=dtype, requirements=("C", "A"))
 
 
 cdef inline bint _is_float32(object X):

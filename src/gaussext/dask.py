@@ -41,7 +41,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "install them with: pip install 'gaussext[dask]'"
     ) from exc
 
-import functools
 import math
 import re
 import sys
@@ -51,9 +50,8 @@ import numpy as np
 
 from gaussext import _threshold
 from gaussext._estimator import (
-    _ANOMALY,
-    _NORMAL,
     GaussianAnomalyDetector,
+    ModelSnapshot,
     check_params_for_statistics,
 )
 from gaussext._feature_names import check_feature_names, feature_names_of
@@ -341,20 +339,7 @@ def fit(X, covariance="diagonal", **params):
 # -- scoring -----------------------------------------------------------------
 
 
-def _log_density(detector, fitted, rows):
-    """log p(x) of validated rows under the snapshot `fitted` of `detector`
-    (what ``detector.score_samples`` computes, bit for bit)."""
-    return detector._log_density(fitted, rows)
-
-
-def _signs(detector, fitted, rows):
-    """+1 / -1 of validated rows, as ``detector.predict``."""
-    return np.where(detector._log_density(fitted, rows) < fitted.log_epsilon,
-                    _ANOMALY, _NORMAL)
-
-
-_OUTPUTS = {"score_samples": (_log_density, np.float64),
-            "predict": (_signs, np.int64)}
+_OUTPUTS = {"score_samples": np.float64, "predict": np.int64}
 
 
 def _score_array_block(block, method, dtype, block_info=None):
@@ -385,12 +370,12 @@ def _scored(detector, X, what, stacklevel):
     array for an array, a dask Series for a DataFrame.  Feature names are
     checked here, on the client, as the in-memory estimator checks them."""
     check_is_fitted(detector)
-    fitted = detector._snapshot()
-    check_feature_names(X, fitted.feature_names, type(detector).__name__,
+    model = ModelSnapshot(detector)
+    check_feature_names(X, model.feature_names, type(detector).__name__,
                         stacklevel=stacklevel + 1)
     rows = _rows(X, estimator=detector)
-    output, dtype = _OUTPUTS[what]
-    method = functools.partial(output, detector, fitted)
+    dtype = _OUTPUTS[what]
+    method = getattr(model, what)
     if rows.frame is not None:
         import pandas as pd
 
