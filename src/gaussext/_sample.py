@@ -1,0 +1,360 @@
+r"""A bounded, mergeable, deterministic sample of the rows of a stream.
+
+Epsilon from `contamination` is a quantile of the training rows' scores under
+the *final* model, which no running statistic can give.  A fit that sees its
+rows once keeps instead a sample of at most `capacity` rows and scores them
+when the model is final.
+
+Which rows are kept depends only on their global row numbers, never on the
+chunking, the order chunks arrive in, or any random state: row i gets the
+priority
+
+.. math::
+
+    k_i = \frac{i}{h}\ln 2 - \ln E_i, \qquad E_i = -\ln u_i, \qquad
+    u_i = \frac{\lfloor \mathrm{splitmix64}(i) / 2^{12} \rfloor + \tfrac12}{2^{52}}
+
+(without forgetting, :math:`h = \infty`, the priority is :math:`u_i` itself,
+which orders rows as :math:`-\ln E_i` does), and the sample is the
+`capacity` rows of highest priority.  :math:`E_i` is an Exp(1) variable, so
+with forgetting this is Efraimidis and Spirakis' weighted sampling without
+replacement for the weights :math:`w_i = 2^{i/h}` of
+:class:`~gaussext.GaussianStatistics` (written in logs, so no weight
+overflows); without forgetting it is a uniform sample (bottom-k by a hash).
+Merging two samples of disjoint rows keeps the top `capacity` of their union,
+exactly the sample one pass over all rows keeps.  The sample also records
+the highest priority it discarded, :math:`\tau`, from which a kept row's
+inclusion probability is :math:`\pi_i = 1 - \exp(-w_i e^{-\tau})`; quantiles
+weight each kept row by :math:`w_i / \pi_i` (Horvitz-Thompson), which makes
+the weighted quantile consistent also when `capacity` is not small beside the
+effective number of rows.
+
+Error: without forgetting, the flagged share of the training rows has a
+standard deviation of about :math:`\sqrt{q(1-q)/k}` around the
+contamination q for a sample of k rows (0.00083 at q = 0.1 and k = 2^17),
+and is exact while the stream holds at most k rows.  See
+:func:`default_capacity` for k as a function of the number of features.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from gaussext._threshold import contamination_quantile
+from gaussext._validation import check_scalar
+
+__all__ = ["MAX_ROWS", "MIN_ROWS", "SAMPLE_BYTES", "RowSample", "default_capacity",
+           "row_priorities", "weighted_quantile"]
+
+# The sample holds at most MAX_ROWS rows, and at most SAMPLE_BYTES of them
+# (8 bytes a feature plus 16 of row number and priority), but never fewer
+# than MIN_ROWS.  2^17 rows put the flagged share within 0.003 of
+# contamination = 0.1 with 3.6 standard deviations to spare.
+MAX_ROWS = 1 << 17
+MIN_ROWS = 1 << 12
+SAMPLE_BYTES = 1 << 25  # 32 MiB kept; with the insertion buffer at most twice that
+_LN2 = math.log(2.0)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def default_capacity(n_features: int) -> int:
+    r"""Rows a sample keeps for data of `n_features` features.
+
+    :math:`k = \min(2^{17}, \max(2^{12}, \lfloor 2^{25} / (8 (d + 2)) \rfloor))`:
+    2^17 rows up to d = 30, then 32 MiB of rows, but never fewer than 4096
+    (so above d = 1022 the sample takes more than 32 MiB: 8 (d + 2) 4096
+    bytes).  The standard deviation of the flagged share is about
+    :math:`\sqrt{q(1-q)/k}`: 0.00083 at q = 0.1 for d <= 30, 0.0017 at
+    d = 126, 0.0047 from d = 1022 on.
+    """
+    by_bytes = SAMPLE_BYTES // (8 * (n_features + 2))
+    return int(min(MAX_ROWS, max(MIN_ROWS, by_bytes)))
+
+
+_MASK = (1 << 64) - 1
+
+
+def _splitmix64(i):
+    """splitmix64 of one row number, in Python integers (for tiny chunks,
+    where NumPy's per-call cost dominates)."""
+    z = (i + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def _uniform(index):
+    """u_i in (0, 1) from splitmix64 of the row numbers (uint64 arithmetic wraps)."""
+    if index.shape[0] <= 4:
+        return np.array([((_splitmix64(int(i)) >> 12) + 0.5) * 2.0 ** -52 for i in index])
+    z = index.astype(np.uint64) + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z ^= z >> np.uint64(31)
+    # 52 bits and a half: the largest, 1 - 2^-53, is below 1.0, so E_i > 0
+    return ((z >> np.uint64(12)).astype(np.float64) + 0.5) * 2.0 ** -52
+
+
+def row_priorities(index: np.ndarray, half_life: float | None) -> np.ndarray:
+    """Priorities of the rows numbered `index` (int64), as the module describes."""
+    u = _uniform(index)
+    if half_life is None:
+        return u
+    with np.errstate(divide="ignore"):
+        return index * (_LN2 / half_life) - np.log(-np.log(u))
+
+
+def _top(keys, index, capacity):
+    """Positions of the `capacity` highest keys, ties to the lower row number,
+    and the highest key left out (-inf when none is)."""
+    n = keys.shape[0]
+    if n <= capacity:
+        return np.arange(n), -np.inf
+    order = np.argpartition(-keys, capacity - 1)
+    kept, dropped = order[:capacity], order[capacity:]
+    boundary = keys[kept].min()
+    left_out = keys[dropped].max()
+    if left_out == boundary:  # a tie at the cut: decide it by row number, not by position
+        order = np.lexsort((index, -keys))
+        kept, dropped = order[:capacity], order[capacity:]
+        left_out = keys[dropped].max()
+    return kept, float(left_out)
+
+
+def log_inclusion_weights(index, threshold, half_life):
+    r"""log of each kept row's Horvitz-Thompson weight :math:`w_i / \pi_i`,
+    up to a constant: :math:`\pi_i = 1 - \exp(-\exp(\ln w_i - \tau))`."""
+    log_weight = index * (_LN2 / half_life)
+    if threshold == -np.inf:  # nothing discarded: every row kept for sure
+        return log_weight
+    with np.errstate(over="ignore", under="ignore"):
+        inclusion = -np.expm1(-np.exp(log_weight - threshold))
+    return log_weight - np.log(inclusion)
+
+
+def weighted_quantile(values: np.ndarray, log_weights: np.ndarray, q: float) -> float:
+    r"""The q-quantile of `values` under weights :math:`\exp(\text{log\_weights})`.
+
+    Sorted values :math:`v_0 \le \dots \le v_{m-1}` with weights
+    :math:`w_j` sit at the plotting positions
+    :math:`p_j = (S_j + w_j/2 - w_0/2) / (W - w_0/2 - w_{m-1}/2)`
+    (:math:`S_j` the weight before :math:`v_j`, W the total) and the
+    quantile interpolates linearly between them; with equal weights
+    :math:`p_j = j / (m - 1)`, NumPy's default (linear) quantile.
+    """
+    if values.shape[0] == 1:
+        return float(values[0])
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    weights = np.exp(log_weights - log_weights.max())[order]
+    before = np.cumsum(weights) - weights
+    total = before[-1] + weights[-1]
+    positions = (before + 0.5 * weights - 0.5 * weights[0]) / (
+        total - 0.5 * weights[0] - 0.5 * weights[-1])
+    j = int(np.searchsorted(positions, q, side="right")) - 1
+    j = min(max(j, 0), values.shape[0] - 2)
+    low, high = float(sorted_values[j]), float(sorted_values[j + 1])
+    width = positions[j + 1] - positions[j]
+    fraction = min(max((q - positions[j]) / width, 0.0), 1.0) if width > 0 else 0.0
+    if fraction == 0.0 or low == high or low == -np.inf:
+        return low
+    return low + (high - low) * fraction
+
+
+class RowSample:
+    """The rows of highest priority seen so far (see the module), at most
+    `capacity` of them, with their row numbers; stored as float32 while every
+    row offered was float32, else as float64.
+
+    New rows go to an insertion buffer, merged into the sample when it
+    fills, so a one-row update costs O(1) amortised; a row whose priority is
+    below the sample's lowest once the sample is full is discarded at once.
+    Memory is at most two `capacity` rows of ``8 * (n_features + 2)`` bytes.
+
+    Parameters
+    ----------
+    n_features : int
+    half_life : float or None
+        Rows, as :class:`~gaussext.GaussianStatistics` takes it.
+    capacity : int or None
+        None: :func:`default_capacity` of `n_features`.
+    """
+
+    def __init__(self, n_features: int, half_life: float | None = None,
+                 capacity: int | None = None) -> None:
+        if capacity is None:
+            capacity = default_capacity(n_features)
+        check_scalar(capacity, "capacity", kind=numbers.Integral, low=1)
+        self.n_features, self.half_life, self.capacity = n_features, half_life, int(capacity)
+        # the sample proper (after the last compaction), never changed in place
+        # float32 while every row offered was float32 (scored then as the
+        # in-memory fit scores float32 rows), float64 from any other row on
+        self._rows = np.empty((0, n_features), dtype=np.float32)
+        self._index = np.empty(0, dtype=np.int64)
+        self._keys = np.empty(0)
+        self._threshold = -np.inf  # highest priority discarded
+        # the insertion buffer: only its first _n_buffered rows are meaningful;
+        # rows are written after them, never over them, so a view of
+        # (arrays, count) taken earlier stays valid
+        self._buffer = None
+        self._n_buffered = 0
+
+    def __len__(self) -> int:
+        self.compact()
+        return self._index.shape[0]
+
+    @property
+    def threshold(self) -> float:
+        """Highest priority of a row left out, -inf while every row is kept."""
+        self.compact()
+        return self._threshold
+
+    def add(self, X: np.ndarray, first_row: int) -> None:
+        """Offer the rows of X (finite, 2-D), numbered first_row, first_row + 1, ..."""
+        n = X.shape[0]
+        if n == 0:
+            return
+        if X.dtype != self._rows.dtype and self._rows.dtype == np.float32:
+            self._promote()
+        index = np.arange(first_row, first_row + n, dtype=np.int64)
+        keys = row_priorities(index, self.half_life)
+        full = self._index.shape[0] == self.capacity
+        if full:
+            # below the sample's lowest priority a row can never enter it
+            floor = self._keys.min()
+            candidates = keys > floor
+            if not candidates.all():
+                self._threshold = max(self._threshold, float(keys[~candidates].max()))
+                index, keys = index[candidates], keys[candidates]
+                X = X[candidates] if n < 64 else X[np.flatnonzero(candidates)]
+        if keys.shape[0] > self.capacity:  # a large chunk: its own top rows first
+            kept, left_out = _top(keys, index, self.capacity)
+            kept.sort()
+            self._threshold = max(self._threshold, left_out)
+            index, keys, X = index[kept], keys[kept], X[kept]
+        m = keys.shape[0]
+        if m == 0:
+            return
+        if self._buffer is None or self._n_buffered + m > self._buffer[0].shape[0]:
+            if self._n_buffered + m > self.capacity:
+                self._compact_with(X, index, keys)
+                return
+            self._grow(self._n_buffered + m)
+        rows, buffered_index, buffered_keys = self._buffer
+        end = self._n_buffered + m
+        rows[self._n_buffered:end] = X
+        buffered_index[self._n_buffered:end] = index
+        buffered_keys[self._n_buffered:end] = keys
+        self._n_buffered = end
+
+    def _promote(self):
+        """Hold the rows as float64 from now on (exact: float32 widens losslessly)."""
+        self._rows = self._rows.astype(np.float64)
+        if self._buffer is not None:
+            rows, index, keys = self._buffer
+            self._buffer = (rows.astype(np.float64), index, keys)
+
+    def _grow(self, needed):
+        size = min(self.capacity, max(needed, 2 * (self._buffer[0].shape[0]
+                                                    if self._buffer is not None else 0), 256))
+        rows = np.empty((size, self.n_features), dtype=self._rows.dtype)
+        index = np.empty(size, dtype=np.int64)
+        keys = np.empty(size)
+        if self._buffer is not None:
+            n = self._n_buffered
+            rows[:n], index[:n], keys[:n] = (part[:n] for part in self._buffer)
+        self._buffer = (rows, index, keys)
+
+    def _compact_with(self, X=None, index=None, keys=None):
+        parts = [(self._rows, self._index, self._keys)]
+        if self._n_buffered:
+            parts.append(tuple(part[:self._n_buffered] for part in self._buffer))
+        if X is not None:
+            parts.append((np.asarray(X, dtype=self._rows.dtype), index, keys))
+        rows = np.concatenate([part[0] for part in parts])
+        all_index = np.concatenate([part[1] for part in parts])
+        all_keys = np.concatenate([part[2] for part in parts])
+        kept, left_out = _top(all_keys, all_index, self.capacity)
+        kept = kept[np.argsort(all_index[kept])]  # kept in row order: scores are then batched alike
+        self._rows, self._index, self._keys = rows[kept], all_index[kept], all_keys[kept]
+        self._threshold = max(self._threshold, left_out)
+        self._buffer, self._n_buffered = None, 0
+
+    def compact(self) -> RowSample:
+        """Merge the insertion buffer into the sample (the logical content is unchanged)."""
+        if self._n_buffered:
+            self._compact_with()
+        return self
+
+    def view(self):
+        """(rows, row numbers, threshold) as they are now, in row order; the
+        arrays are never changed afterwards."""
+        self.compact()
+        return self._rows, self._index, self._threshold
+
+    def frozen(self):
+        """The sample as it is now, in O(1): its contents are computed (not
+        changing this sample) when ``.view()`` is called on the result."""
+        frozen = RowSample(self.n_features, self.half_life, self.capacity)
+        frozen._rows, frozen._index, frozen._keys = self._rows, self._index, self._keys
+        frozen._threshold = self._threshold
+        # the buffer's first _n_buffered rows are never written again
+        frozen._buffer, frozen._n_buffered = self._buffer, self._n_buffered
+        return frozen
+
+    def merge(self, other: RowSample) -> RowSample:
+        """The sample of the union of two samples' (disjoint) rows, a new object."""
+        if (other.n_features, other.half_life, other.capacity) != (
+                self.n_features, self.half_life, self.capacity):
+            raise ValueError(
+                "cannot merge row samples of different features, half-life or capacity: "
+                f"({self.n_features}, {self.half_life}, {self.capacity}) and "
+                f"({other.n_features}, {other.half_life}, {other.capacity})")
+        result = self.copy()
+        rows, index, threshold = other.view()
+        if rows.dtype != result._rows.dtype:
+            result._promote()
+        if np.intersect1d(result._index, index).size:
+            raise ValueError("the row samples share row numbers: merge parts of disjoint rows "
+                             "(give each part its first_row)")
+        result._threshold = max(result._threshold, threshold)
+        result._compact_with(rows, index, other._keys)
+        return result
+
+    def copy(self) -> RowSample:
+        rows, index, threshold = self.view()
+        result = RowSample(self.n_features, self.half_life, self.capacity)
+        result._rows, result._index, result._keys = rows, index, self._keys
+        result._threshold = threshold
+        return result
+
+    @classmethod
+    def from_arrays(cls, rows, index, threshold, half_life, capacity):
+        """A sample from stored arrays (rows (m, d) float64, increasing int64
+        row numbers); the priorities are recomputed from the row numbers."""
+        result = cls(rows.shape[1], half_life, capacity)
+        result._rows = np.ascontiguousarray(
+            rows, dtype=np.float32 if rows.dtype == np.float32 else np.float64)
+        result._index = np.ascontiguousarray(index, dtype=np.int64)
+        result._keys = row_priorities(result._index, half_life)
+        result._threshold = float(threshold)
+        return result
+
+    def quantile(self, log_density, q: float) -> float:
+        """The q-quantile of the kept rows' scores ``log_density(rows)``,
+        weighted as the module describes (unweighted without forgetting)."""
+        rows, index, threshold = self.view()
+        return sample_quantile(log_density(rows), index, threshold, self.half_life, q)
+
+
+def sample_quantile(scores, index, threshold, half_life, q):
+    """The q-quantile of the scores of rows numbered `index` of a sample whose
+    highest discarded priority is `threshold`."""
+    if half_life is None:  # equal weights: the exact quantile of an in-memory fit
+        return contamination_quantile(scores, q)
+    return weighted_quantile(scores, log_inclusion_weights(index, threshold, half_life), q)
