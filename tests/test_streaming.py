@@ -310,18 +310,23 @@ def test_partial_fit_on_a_constant_feature_raises_and_keeps_the_rows():
     np.testing.assert_allclose(detector.var_, np.var([[1, 2], [3, 2], [2, 5]], axis=0))
 
 
-def test_partial_fit_after_load_refuses_rather_than_forgetting_the_model(tmp_path):
+def test_partial_fit_after_load_or_pickle_continues_and_from_parameters_refuses(tmp_path):
     import pickle
 
     X = correlated_rows()
     detector = GaussianAnomalyDetector().fit(X)
     detector.save(tmp_path / "model.npz")
     loaded = GaussianAnomalyDetector.load(tmp_path / "model.npz")
-    with pytest.raises(ValueError, match="not the statistics partial_fit continues from"):
-        loaded.partial_fit(X)
+    loaded.partial_fit(X)
+    assert loaded.statistics_.n_samples == 2 * N_ROWS
     unpickled = pickle.loads(pickle.dumps(detector))
     unpickled.partial_fit(X)
     assert unpickled.statistics_.n_samples == 2 * N_ROWS
+    assert unpickled.log_epsilon_ == loaded.log_epsilon_
+    built = GaussianAnomalyDetector.from_parameters(detector.mean_, detector.var_,
+                                                     log_epsilon=detector.log_epsilon_)
+    with pytest.raises(ValueError, match="not the statistics partial_fit continues from"):
+        built.partial_fit(X)
 
 
 @pytest.mark.parametrize("kind", KINDS)

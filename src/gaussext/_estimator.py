@@ -92,9 +92,8 @@ class _PendingEpsilon:
         self.contamination, self.n_jobs = contamination, n_jobs
 
     def __call__(self, gaussian):
-        rows, index, threshold = self.sample.view()
-        return sample_quantile(gaussian.log_density(rows, self.n_jobs), index, threshold,
-                               self.half_life, self.contamination)
+        return self.sample.quantile(lambda X: gaussian.log_density(X, self.n_jobs),
+                                    self.contamination)
 
 
 class GaussianAnomalyDetector(ParamsMixin):

@@ -171,10 +171,14 @@ class RowSample:
     `capacity` of them, with their row numbers; stored as float32 while every
     row offered was float32, else as float64.
 
-    New rows go to an insertion buffer, merged into the sample when it
-    fills, so a one-row update costs O(1) amortised; a row whose priority is
-    below the sample's lowest once the sample is full is discarded at once.
-    Memory is at most two `capacity` rows of ``8 * (n_features + 2)`` bytes.
+    New rows go to an insertion buffer of an eighth of the capacity, merged
+    into the sample when it fills, so a one-row update costs O(1) amortised;
+    once the sample is full a row whose priority is below its lowest is
+    discarded at once.  Rows entering the sample take the places of those
+    leaving it, in place (unless a snapshot still reads the arrays), so the
+    memory is the sample and the buffer, about ``1.2 * capacity`` rows of
+    ``itemsize * n_features + 16`` bytes, plus at most one chunk's
+    candidates while they are merged.
 
     Parameters
     ----------
@@ -191,22 +195,28 @@ class RowSample:
             capacity = default_capacity(n_features)
         check_scalar(capacity, "capacity", kind=numbers.Integral, low=1)
         self.n_features, self.half_life, self.capacity = n_features, half_life, int(capacity)
-        # the sample proper (after the last compaction), never changed in place
-        # float32 while every row offered was float32 (scored then as the
-        # in-memory fit scores float32 rows), float64 from any other row on
+        # The sample proper: the first _size entries of the storage arrays, in
+        # no particular order.  float32 while every row offered was float32
+        # (scored then as the in-memory fit scores float32 rows), float64 from
+        # any other row on.
         self._rows = np.empty((0, n_features), dtype=np.float32)
         self._index = np.empty(0, dtype=np.int64)
         self._keys = np.empty(0)
+        self._size = 0
+        self._floor = -np.inf  # lowest priority kept, once the sample is full
         self._threshold = -np.inf  # highest priority discarded
+        # True while a snapshot (frozen, copy) reads the storage: the next
+        # compaction then writes to new arrays
+        self._shared = False
         # the insertion buffer: only its first _n_buffered rows are meaningful;
-        # rows are written after them, never over them, so a view of
+        # rows are written after them, never over them, so a snapshot of
         # (arrays, count) taken earlier stays valid
         self._buffer = None
         self._n_buffered = 0
 
     def __len__(self) -> int:
         self.compact()
-        return self._index.shape[0]
+        return self._size
 
     @property
     def threshold(self) -> float:
@@ -223,15 +233,12 @@ class RowSample:
             self._promote()
         index = np.arange(first_row, first_row + n, dtype=np.int64)
         keys = row_priorities(index, self.half_life)
-        full = self._index.shape[0] == self.capacity
-        if full:
+        if self._size == self.capacity:
             # below the sample's lowest priority a row can never enter it
-            floor = self._keys.min()
-            candidates = keys > floor
+            candidates = keys > self._floor
             if not candidates.all():
                 self._threshold = max(self._threshold, float(keys[~candidates].max()))
-                index, keys = index[candidates], keys[candidates]
-                X = X[candidates] if n < 64 else X[np.flatnonzero(candidates)]
+                index, keys, X = index[candidates], keys[candidates], X[candidates]
         if keys.shape[0] > self.capacity:  # a large chunk: its own top rows first
             kept, left_out = _top(keys, index, self.capacity)
             kept.sort()
@@ -241,7 +248,7 @@ class RowSample:
         if m == 0:
             return
         if self._buffer is None or self._n_buffered + m > self._buffer[0].shape[0]:
-            if self._n_buffered + m > self.capacity:
+            if self._n_buffered + m > self._buffer_limit:
                 self._compact_with(X, index, keys)
                 return
             self._grow(self._n_buffered + m)
@@ -252,16 +259,24 @@ class RowSample:
         buffered_keys[self._n_buffered:end] = keys
         self._n_buffered = end
 
+    @property
+    def _buffer_limit(self):
+        # an eighth of the sample: compactions stay rare (each costs O(capacity))
+        # while the buffer adds little to the sample's memory
+        return max(self.capacity // 8, 1)
+
     def _promote(self):
         """Hold the rows as float64 from now on (exact: float32 widens losslessly)."""
         self._rows = self._rows.astype(np.float64)
+        self._shared = False  # a new array: no snapshot reads it
         if self._buffer is not None:
             rows, index, keys = self._buffer
             self._buffer = (rows.astype(np.float64), index, keys)
 
     def _grow(self, needed):
-        size = min(self.capacity, max(needed, 2 * (self._buffer[0].shape[0]
-                                                    if self._buffer is not None else 0), 256))
+        size = min(self._buffer_limit, max(needed, 2 * (self._buffer[0].shape[0]
+                                                         if self._buffer is not None else 0),
+                                           256))
         rows = np.empty((size, self.n_features), dtype=self._rows.dtype)
         index = np.empty(size, dtype=np.int64)
         keys = np.empty(size)
@@ -270,20 +285,67 @@ class RowSample:
             rows[:n], index[:n], keys[:n] = (part[:n] for part in self._buffer)
         self._buffer = (rows, index, keys)
 
+    def _storage_for(self, size):
+        """Make the storage writable by this sample alone and hold `size` entries."""
+        allocated = self._rows.shape[0]
+        if not self._shared and allocated < size and all(
+                part.flags.owndata and part.base is None
+                for part in (self._rows, self._index, self._keys)):
+            # realloc: large blocks are remapped, not copied, so growing costs
+            # no second copy of the sample (nothing else refers to them)
+            new = min(self.capacity, max(size, 2 * allocated))
+            self._rows.resize((new, self.n_features), refcheck=False)
+            self._index.resize(new, refcheck=False)
+            self._keys.resize(new, refcheck=False)
+            return
+        if self._shared or allocated < size:
+            # grown geometrically while the sample fills (a small stream keeps a
+            # small sample), to the capacity at most
+            new = size if self._shared and allocated >= size else min(
+                self.capacity, max(size, 2 * allocated))
+            rows = np.empty((new, self.n_features), dtype=self._rows.dtype)
+            index, keys = np.empty(new, dtype=np.int64), np.empty(new)
+            n = self._size
+            rows[:n], index[:n], keys[:n] = self._rows[:n], self._index[:n], self._keys[:n]
+            self._rows, self._index, self._keys = rows, index, keys
+            self._shared = False
+
     def _compact_with(self, X=None, index=None, keys=None):
-        parts = [(self._rows, self._index, self._keys)]
+        """Merge the buffer and the candidates (X, index, keys) into the sample."""
+        incoming = []
         if self._n_buffered:
-            parts.append(tuple(part[:self._n_buffered] for part in self._buffer))
+            incoming.append(tuple(part[:self._n_buffered] for part in self._buffer))
         if X is not None:
-            parts.append((np.asarray(X, dtype=self._rows.dtype), index, keys))
-        rows = np.concatenate([part[0] for part in parts])
-        all_index = np.concatenate([part[1] for part in parts])
-        all_keys = np.concatenate([part[2] for part in parts])
-        kept, left_out = _top(all_keys, all_index, self.capacity)
-        kept = kept[np.argsort(all_index[kept])]  # kept in row order: scores are then batched alike
-        self._rows, self._index, self._keys = rows[kept], all_index[kept], all_keys[kept]
-        self._threshold = max(self._threshold, left_out)
+            incoming.append((X, index, keys))
+        n_kept = self._size
+        if incoming:
+            in_index = np.concatenate([part[1] for part in incoming])
+            in_keys = np.concatenate([part[2] for part in incoming])
+            all_keys = np.concatenate([self._keys[:n_kept], in_keys])
+            all_index = np.concatenate([self._index[:n_kept], in_index])
+            kept, left_out = _top(all_keys, all_index, self.capacity)
+            is_kept = np.zeros(all_keys.shape[0], dtype=bool)
+            is_kept[kept] = True
+            leaving = np.flatnonzero(~is_kept[:n_kept])
+            entering = np.flatnonzero(is_kept[n_kept:])  # positions among the incoming
+            new_size = n_kept - leaving.shape[0] + entering.shape[0]
+            self._storage_for(new_size)
+            # entering rows take the places of leaving ones, then the free places
+            slots = np.concatenate([leaving, np.arange(n_kept, new_size)])
+            self._index[slots] = in_index[entering]
+            self._keys[slots] = in_keys[entering]
+            start = 0
+            for part_rows, part_index, _ in incoming:
+                end = start + part_index.shape[0]
+                here = (entering >= start) & (entering < end)
+                if here.any():
+                    self._rows[slots[here]] = part_rows[entering[here] - start]
+                start = end
+            self._size = new_size
+            self._threshold = max(self._threshold, left_out)
         self._buffer, self._n_buffered = None, 0
+        if self._size == self.capacity:
+            self._floor = float(self._keys[:self._size].min())
 
     def compact(self) -> RowSample:
         """Merge the insertion buffer into the sample (the logical content is unchanged)."""
@@ -291,21 +353,46 @@ class RowSample:
             self._compact_with()
         return self
 
+    def _order(self):
+        """Positions of the kept rows in row-number order."""
+        return np.argsort(self._index[:self._size], kind="stable")
+
     def view(self):
-        """(rows, row numbers, threshold) as they are now, in row order; the
-        arrays are never changed afterwards."""
+        """(rows, row numbers, threshold), in row order: new arrays (or the
+        storage itself when it is in order), not changed afterwards."""
         self.compact()
-        return self._rows, self._index, self._threshold
+        order = self._order()
+        n = self._size
+        if np.array_equal(order, np.arange(n)):
+            self._shared = True  # handed out: never written in place again
+            return self._rows[:n], self._index[:n], self._threshold
+        return self._rows[order], self._index[order], self._threshold
+
+    def scores(self, log_density, block_rows=16384):
+        """(log_density of the kept rows, their row numbers), in row order,
+        scored in blocks of `block_rows` (no copy of the whole sample)."""
+        self.compact()
+        order = self._order()
+        scores = np.empty(self._size)
+        for start in range(0, self._size, block_rows):
+            chosen = order[start:start + block_rows]
+            scores[start:start + chosen.shape[0]] = log_density(self._rows[chosen])
+        return scores, self._index[order]
 
     def frozen(self):
         """The sample as it is now, in O(1): its contents are computed (not
-        changing this sample) when ``.view()`` is called on the result."""
-        frozen = RowSample(self.n_features, self.half_life, self.capacity)
-        frozen._rows, frozen._index, frozen._keys = self._rows, self._index, self._keys
-        frozen._threshold = self._threshold
-        # the buffer's first _n_buffered rows are never written again
+        changing this sample) when it is read."""
+        frozen = self._share()
         frozen._buffer, frozen._n_buffered = self._buffer, self._n_buffered
         return frozen
+
+    def _share(self):
+        result = RowSample(self.n_features, self.half_life, self.capacity)
+        result._rows, result._index, result._keys = self._rows, self._index, self._keys
+        result._size, result._floor = self._size, self._floor
+        result._threshold = self._threshold
+        self._shared = result._shared = True
+        return result
 
     def merge(self, other: RowSample) -> RowSample:
         """The sample of the union of two samples' (disjoint) rows, a new object."""
@@ -316,40 +403,48 @@ class RowSample:
                 f"({self.n_features}, {self.half_life}, {self.capacity}) and "
                 f"({other.n_features}, {other.half_life}, {other.capacity})")
         result = self.copy()
-        rows, index, threshold = other.view()
-        if rows.dtype != result._rows.dtype:
-            result._promote()
-        if np.intersect1d(result._index, index).size:
+        other = other.copy()
+        rows, index, keys = (other._rows[:other._size], other._index[:other._size],
+                             other._keys[:other._size])
+        if np.intersect1d(result._index[:result._size], index).size:
             raise ValueError("the row samples share row numbers: merge parts of disjoint rows "
                              "(give each part its first_row)")
-        result._threshold = max(result._threshold, threshold)
-        result._compact_with(rows, index, other._keys)
+        if rows.dtype != result._rows.dtype:
+            if result._rows.dtype == np.float32:
+                result._promote()
+            else:
+                rows = rows.astype(np.float64)
+        result._threshold = max(result._threshold, other._threshold)
+        result._compact_with(rows, index, keys)
         return result
 
     def copy(self) -> RowSample:
-        rows, index, threshold = self.view()
-        result = RowSample(self.n_features, self.half_life, self.capacity)
-        result._rows, result._index, result._keys = rows, index, self._keys
-        result._threshold = threshold
-        return result
+        """An independent sample of the same content (the arrays are shared
+        until either writes)."""
+        self.compact()
+        return self._share()
 
     @classmethod
     def from_arrays(cls, rows, index, threshold, half_life, capacity):
-        """A sample from stored arrays (rows (m, d) float64, increasing int64
-        row numbers); the priorities are recomputed from the row numbers."""
+        """A sample from stored arrays (rows (m, d) float64 or float32,
+        increasing int64 row numbers); the priorities are recomputed from
+        the row numbers."""
         result = cls(rows.shape[1], half_life, capacity)
         result._rows = np.ascontiguousarray(
             rows, dtype=np.float32 if rows.dtype == np.float32 else np.float64)
         result._index = np.ascontiguousarray(index, dtype=np.int64)
         result._keys = row_priorities(result._index, half_life)
+        result._size = result._index.shape[0]
+        if result._size == result.capacity:
+            result._floor = float(result._keys.min())
         result._threshold = float(threshold)
         return result
 
     def quantile(self, log_density, q: float) -> float:
         """The q-quantile of the kept rows' scores ``log_density(rows)``,
         weighted as the module describes (unweighted without forgetting)."""
-        rows, index, threshold = self.view()
-        return sample_quantile(log_density(rows), index, threshold, self.half_life, q)
+        scores, index = self.scores(log_density)
+        return sample_quantile(scores, index, self._threshold, self.half_life, q)
 
 
 def sample_quantile(scores, index, threshold, half_life, q):
