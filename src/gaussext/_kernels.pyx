@@ -21,7 +21,7 @@ import numpy as np
 
 from gaussext._blas cimport NON_UNIT, UPPER, _potrf, _trtri
 from gaussext._openmp cimport GAUSSEXT_OPENMP_ENABLED, omp_get_max_threads
-from gaussext._typedefs cimport blas_int, float64_t, int64_t
+from gaussext._typedefs cimport blas_int, float64_t, int64_t, uint64_t
 
 # Rows handled per task.  The full model keeps one block of rows x features
 # per thread, in X's type (512 KiB in float64), so that a block stays in a
@@ -773,3 +773,47 @@ def f1_scan(const float64_t[::1] sorted_normal, const float64_t[::1] sorted_anom
     return (np.asarray(group_value[:n_groups]), np.asarray(true_positives[:n_groups]),
             np.asarray(false_positives[:n_groups]), np.asarray(precision[:n_groups]),
             np.asarray(recall[:n_groups]), np.asarray(f1[:n_groups]), best)
+
+
+# ---------------------------------------------------------------------------
+# 5. Row priorities of the streaming row sample (gaussext._sample)
+#
+#   u_i = (floor(splitmix64(i) / 2^12) + 1/2) / 2^52,  i the row's number.
+#
+# A pure function of the row number, so which rows a sample keeps does not
+# depend on chunking or order.  NumPy computes the same numbers in about ten
+# passes over the rows; here it is one, a few nanoseconds a row.
+
+cdef inline float64_t _row_uniform(uint64_t row) noexcept nogil:
+    cdef uint64_t z = row + <uint64_t> 0x9E3779B97F4A7C15ULL
+    z = (z ^ (z >> 30)) * <uint64_t> 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * <uint64_t> 0x94D049BB133111EBULL
+    z = z ^ (z >> 31)
+    # 52 bits and a half: exact in float64, in (0, 1), never 0 or 1
+    return (<float64_t> (z >> 12) + 0.5) * 2.220446049250313e-16
+
+
+def row_uniforms(int64_t first_row, float64_t[::1] out):
+    """out[j] = u of row first_row + j (see above)."""
+    cdef Py_ssize_t j
+    with nogil:
+        for j in range(out.shape[0]):
+            out[j] = _row_uniform(<uint64_t> (first_row + j))
+
+
+def rows_above(int64_t first_row, Py_ssize_t n_rows, float64_t floor):
+    """Positions j in [0, n_rows) whose u (of row first_row + j) exceeds
+    `floor`, ascending, int64: the candidates for a sample whose lowest kept
+    priority is `floor`, found without forming every row's u."""
+    cdef Py_ssize_t j, n_found = 0
+    with nogil:
+        for j in range(n_rows):
+            n_found += _row_uniform(<uint64_t> (first_row + j)) > floor
+    cdef int64_t[::1] found = np.empty(n_found, dtype=np.int64)
+    n_found = 0
+    with nogil:
+        for j in range(n_rows):
+            if _row_uniform(<uint64_t> (first_row + j)) > floor:
+                found[n_found] = j
+                n_found += 1
+    return np.asarray(found)
