@@ -43,6 +43,7 @@ import numbers
 
 import numpy as np
 
+from gaussext import _kernels
 from gaussext._threshold import contamination_quantile
 from gaussext._validation import check_scalar
 
@@ -88,21 +89,51 @@ def _splitmix64(i):
     return z ^ (z >> 31)
 
 
-def _uniform(index):
-    """u_i in (0, 1) from splitmix64 of the row numbers (uint64 arithmetic wraps)."""
+def _bits(index):
+    """The top 52 bits of splitmix64 of the row numbers, uint64 (the
+    arithmetic wraps, as splitmix64's does; in place, no temporaries)."""
     if index.shape[0] <= 4:
-        return np.array([((_splitmix64(int(i)) >> 12) + 0.5) * 2.0 ** -52 for i in index])
-    z = index.astype(np.uint64) + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
+        return np.array([_splitmix64(int(i)) >> 12 for i in index], dtype=np.uint64)
+    z = index.astype(np.uint64)
+    z += _GOLDEN
+    z ^= z >> np.uint64(30)
+    z *= _MIX1
+    z ^= z >> np.uint64(27)
+    z *= _MIX2
     z ^= z >> np.uint64(31)
+    z >>= np.uint64(12)
+    return z
+
+
+def _uniform_from_bits(bits):
     # 52 bits and a half: the largest, 1 - 2^-53, is below 1.0, so E_i > 0
-    return ((z >> np.uint64(12)).astype(np.float64) + 0.5) * 2.0 ** -52
+    u = bits.astype(np.float64)
+    u += 0.5
+    u *= 2.0 ** -52
+    return u
+
+
+def _likely_floor(n, capacity):
+    """A floor on u above which n rows almost surely hold more than
+    `capacity` (6 standard deviations to spare): -inf (all rows) unless n is
+    well beyond capacity."""
+    share = (capacity + 6.0 * math.sqrt(capacity) + 64.0) / n
+    return -np.inf if share >= 0.5 else 1.0 - share
+
+
+def _uniform(index):
+    """u_i in (0, 1) from splitmix64 of the row numbers."""
+    return _uniform_from_bits(_bits(index))
 
 
 def row_priorities(index: np.ndarray, half_life: float | None) -> np.ndarray:
     """Priorities of the rows numbered `index` (int64), as the module describes."""
-    u = _uniform(index)
+    if index.shape[0] > 4 and index[-1] - index[0] == index.shape[0] - 1 and np.all(
+            np.diff(index) == 1):
+        u = np.empty(index.shape[0])  # consecutive rows: one pass in C
+        _kernels.row_uniforms(int(index[0]), u)
+    else:
+        u = _uniform(index)
     if half_life is None:
         return u
     with np.errstate(divide="ignore"):
@@ -115,8 +146,8 @@ def _top(keys, index, capacity):
     n = keys.shape[0]
     if n <= capacity:
         return np.arange(n), -np.inf
-    order = np.argpartition(-keys, capacity - 1)
-    kept, dropped = order[:capacity], order[capacity:]
+    order = np.argpartition(keys, n - capacity)
+    kept, dropped = order[n - capacity:], order[:n - capacity]
     boundary = keys[kept].min()
     left_out = keys[dropped].max()
     if left_out == boundary:  # a tie at the cut: decide it by row number, not by position
@@ -171,12 +202,12 @@ class RowSample:
     `capacity` of them, with their row numbers; stored as float32 while every
     row offered was float32, else as float64.
 
-    New rows go to an insertion buffer of an eighth of the capacity, merged
+    New rows go to an insertion buffer of a quarter of the capacity, merged
     into the sample when it fills, so a one-row update costs O(1) amortised;
     once the sample is full a row whose priority is below its lowest is
     discarded at once.  Rows entering the sample take the places of those
     leaving it, in place (unless a snapshot still reads the arrays), so the
-    memory is the sample and the buffer, about ``1.2 * capacity`` rows of
+    memory is the sample and the buffer, about ``1.25 * capacity`` rows of
     ``itemsize * n_features + 16`` bytes, plus at most one chunk's
     candidates while they are merged.
 
@@ -208,6 +239,9 @@ class RowSample:
         # True while a snapshot (frozen, copy) reads the storage: the next
         # compaction then writes to new arrays
         self._shared = False
+        # False for a snapshot: its storage belongs to the sample it was taken
+        # from, which may append to it; it copies before any write of its own
+        self._owns = True
         # the insertion buffer: only its first _n_buffered rows are meaningful;
         # rows are written after them, never over them, so a snapshot of
         # (arrays, count) taken earlier stays valid
@@ -231,9 +265,33 @@ class RowSample:
             return
         if X.dtype != self._rows.dtype and self._rows.dtype == np.float32:
             self._promote()
-        index = np.arange(first_row, first_row + n, dtype=np.int64)
-        keys = row_priorities(index, self.half_life)
-        if self._size == self.capacity:
+        if self.half_life is None:
+            # u orders rows as their priorities do: one pass in C, then only
+            # the rows above the sample's lowest kept priority (or, for a chunk
+            # far larger than the room left, above a floor almost surely below
+            # its top rows) are taken
+            u = np.empty(n)
+            _kernels.row_uniforms(first_row, u)
+            floor = self._floor if self._size == self.capacity else _likely_floor(
+                n, self.capacity)
+            keys, index = u, None
+            if floor > -np.inf:
+                above = u > floor
+                positions = np.flatnonzero(above)
+                if positions.shape[0] >= min(n, self.capacity) or self._size == self.capacity:
+                    if positions.shape[0] < n:
+                        self._threshold = max(self._threshold,
+                                              float(np.max(u, where=~above, initial=-np.inf)))
+                        keys, X = u[positions], X[positions]
+                    index = positions + first_row
+                # else: fewer rows above the estimated floor than the chunk must
+                # offer (about 6 standard deviations away): all are candidates
+            if index is None:
+                index = np.arange(first_row, first_row + n, dtype=np.int64)
+        else:
+            index = np.arange(first_row, first_row + n, dtype=np.int64)
+            keys = row_priorities(index, self.half_life)
+        if self._size == self.capacity and self.half_life is not None:
             # below the sample's lowest priority a row can never enter it
             candidates = keys > self._floor
             if not candidates.all():
@@ -246,6 +304,17 @@ class RowSample:
             index, keys, X = index[kept], keys[kept], X[kept]
         m = keys.shape[0]
         if m == 0:
+            return
+        if self._n_buffered == 0 and self._size + m <= self.capacity:
+            # filling: every row is kept, appended where it will stay
+            end = self._size + m
+            self._storage_for(end, overwrite=False)
+            self._rows[self._size:end] = X
+            self._index[self._size:end] = index
+            self._keys[self._size:end] = keys
+            self._size = end
+            if end == self.capacity:
+                self._floor = float(self._keys[:end].min())
             return
         if self._buffer is None or self._n_buffered + m > self._buffer[0].shape[0]:
             if self._n_buffered + m > self._buffer_limit:
@@ -261,14 +330,15 @@ class RowSample:
 
     @property
     def _buffer_limit(self):
-        # an eighth of the sample: compactions stay rare (each costs O(capacity))
-        # while the buffer adds little to the sample's memory
-        return max(self.capacity // 8, 1)
+        # a quarter of the sample: compactions stay rare (each costs
+        # O(capacity)) while the buffer adds little to the sample's memory
+        return max(self.capacity // 4, 1)
 
     def _promote(self):
         """Hold the rows as float64 from now on (exact: float32 widens losslessly)."""
         self._rows = self._rows.astype(np.float64)
-        self._shared = False  # a new array: no snapshot reads it
+        self._index, self._keys = self._index.copy(), self._keys.copy()
+        self._shared, self._owns = False, True  # new arrays: no snapshot reads them
         if self._buffer is not None:
             rows, index, keys = self._buffer
             self._buffer = (rows.astype(np.float64), index, keys)
@@ -285,30 +355,43 @@ class RowSample:
             rows[:n], index[:n], keys[:n] = (part[:n] for part in self._buffer)
         self._buffer = (rows, index, keys)
 
-    def _storage_for(self, size):
-        """Make the storage writable by this sample alone and hold `size` entries."""
+    def _storage_for(self, size, overwrite=True):
+        """Make the storage hold `size` entries and be writable: entries
+        beyond _size only (overwrite=False), or any (overwrite=True).
+
+        Snapshots (frozen, copy, view) read the first entries of the
+        storage as it was: the sample that owns the storage may append
+        after them, but not overwrite them nor move them (resize), so
+        then it writes to new arrays; a snapshot never writes to it."""
         allocated = self._rows.shape[0]
-        if not self._shared and allocated < size and all(
+        if not self._owns or (overwrite and self._shared):
+            new = max(size, allocated) if self._owns else size
+            self._copy_storage(min(self.capacity, max(new, size)))
+            return
+        if allocated >= size:
+            return
+        new = min(self.capacity, max(size, 2 * allocated))
+        if not self._shared and all(
                 part.flags.owndata and part.base is None
                 for part in (self._rows, self._index, self._keys)):
             # realloc: large blocks are remapped, not copied, so growing costs
             # no second copy of the sample (nothing else refers to them)
-            new = min(self.capacity, max(size, 2 * allocated))
             self._rows.resize((new, self.n_features), refcheck=False)
             self._index.resize(new, refcheck=False)
             self._keys.resize(new, refcheck=False)
             return
-        if self._shared or allocated < size:
-            # grown geometrically while the sample fills (a small stream keeps a
-            # small sample), to the capacity at most
-            new = size if self._shared and allocated >= size else min(
-                self.capacity, max(size, 2 * allocated))
-            rows = np.empty((new, self.n_features), dtype=self._rows.dtype)
-            index, keys = np.empty(new, dtype=np.int64), np.empty(new)
-            n = self._size
-            rows[:n], index[:n], keys[:n] = self._rows[:n], self._index[:n], self._keys[:n]
-            self._rows, self._index, self._keys = rows, index, keys
-            self._shared = False
+        # grown geometrically while the sample fills (a small stream keeps a
+        # small sample), to the capacity at most
+        self._copy_storage(new)
+
+    def _copy_storage(self, new):
+        """Move the kept entries to new arrays of `new` entries, owned by self."""
+        rows = np.empty((new, self.n_features), dtype=self._rows.dtype)
+        index, keys = np.empty(new, dtype=np.int64), np.empty(new)
+        n = self._size
+        rows[:n], index[:n], keys[:n] = self._rows[:n], self._index[:n], self._keys[:n]
+        self._rows, self._index, self._keys = rows, index, keys
+        self._shared, self._owns = False, True
 
     def _compact_with(self, X=None, index=None, keys=None):
         """Merge the buffer and the candidates (X, index, keys) into the sample."""
@@ -368,7 +451,7 @@ class RowSample:
             return self._rows[:n], self._index[:n], self._threshold
         return self._rows[order], self._index[order], self._threshold
 
-    def scores(self, log_density, block_rows=16384):
+    def scores(self, log_density, block_rows=65536):
         """(log_density of the kept rows, their row numbers), in row order,
         scored in blocks of `block_rows` (no copy of the whole sample)."""
         self.compact()
@@ -391,7 +474,7 @@ class RowSample:
         result._rows, result._index, result._keys = self._rows, self._index, self._keys
         result._size, result._floor = self._size, self._floor
         result._threshold = self._threshold
-        self._shared = result._shared = True
+        self._shared, result._shared, result._owns = True, True, False
         return result
 
     def merge(self, other: RowSample) -> RowSample:
@@ -435,6 +518,8 @@ class RowSample:
         result._index = np.ascontiguousarray(index, dtype=np.int64)
         result._keys = row_priorities(result._index, half_life)
         result._size = result._index.shape[0]
+        # the arrays may be the caller's: copied before any write
+        result._shared, result._owns = True, False
         if result._size == result.capacity:
             result._floor = float(result._keys.min())
         result._threshold = float(threshold)
