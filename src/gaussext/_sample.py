@@ -394,39 +394,54 @@ class RowSample:
         self._shared, self._owns = False, True
 
     def _compact_with(self, X=None, index=None, keys=None):
-        """Merge the buffer and the candidates (X, index, keys) into the sample."""
+        """Merge the buffer and the candidates (X, index, keys) into the sample:
+        one partial sort of the priorities; entering rows take the places of
+        leaving ones, then free places."""
         incoming = []
         if self._n_buffered:
             incoming.append(tuple(part[:self._n_buffered] for part in self._buffer))
         if X is not None:
             incoming.append((X, index, keys))
-        n_kept = self._size
-        if incoming:
-            in_index = np.concatenate([part[1] for part in incoming])
-            in_keys = np.concatenate([part[2] for part in incoming])
-            all_keys = np.concatenate([self._keys[:n_kept], in_keys])
-            all_index = np.concatenate([self._index[:n_kept], in_index])
-            kept, left_out = _top(all_keys, all_index, self.capacity)
-            is_kept = np.zeros(all_keys.shape[0], dtype=bool)
-            is_kept[kept] = True
-            leaving = np.flatnonzero(~is_kept[:n_kept])
-            entering = np.flatnonzero(is_kept[n_kept:])  # positions among the incoming
-            new_size = n_kept - leaving.shape[0] + entering.shape[0]
-            self._storage_for(new_size)
-            # entering rows take the places of leaving ones, then the free places
-            slots = np.concatenate([leaving, np.arange(n_kept, new_size)])
-            self._index[slots] = in_index[entering]
-            self._keys[slots] = in_keys[entering]
-            start = 0
-            for part_rows, part_index, _ in incoming:
-                end = start + part_index.shape[0]
-                here = (entering >= start) & (entering < end)
-                if here.any():
-                    self._rows[slots[here]] = part_rows[entering[here] - start]
-                start = end
-            self._size = new_size
-            self._threshold = max(self._threshold, left_out)
         self._buffer, self._n_buffered = None, 0
+        if not incoming:
+            return
+        n_kept = self._size
+        in_index = np.concatenate([part[1] for part in incoming])
+        in_keys = np.concatenate([part[2] for part in incoming])
+        n_all = n_kept + in_keys.shape[0]
+        n_drop = n_all - self.capacity
+        if n_drop <= 0:
+            leaving = np.empty(0, dtype=np.intp)
+            entering = np.arange(in_keys.shape[0])
+        else:
+            all_keys = np.concatenate([self._keys[:n_kept], in_keys])
+            order = np.argpartition(all_keys, n_drop)
+            dropped = order[:n_drop]
+            left_out = float(all_keys[dropped].max())
+            if left_out == all_keys[order[n_drop]]:
+                # a tie at the cut: decided by row number, not by position
+                all_index = np.concatenate([self._index[:n_kept], in_index])
+                order = np.lexsort((-all_index, all_keys))
+                dropped = order[:n_drop]
+                left_out = float(all_keys[dropped].max())
+            self._threshold = max(self._threshold, left_out)
+            leaving = np.sort(dropped[dropped < n_kept])
+            stays = np.ones(in_keys.shape[0], dtype=bool)
+            stays[dropped[dropped >= n_kept] - n_kept] = False
+            entering = np.flatnonzero(stays)  # positions among the incoming
+        new_size = n_kept - leaving.shape[0] + entering.shape[0]
+        self._storage_for(new_size, overwrite=leaving.shape[0] > 0)
+        slots = np.concatenate([leaving, np.arange(n_kept, new_size)])
+        self._index[slots] = in_index[entering]
+        self._keys[slots] = in_keys[entering]
+        start = 0
+        for part_rows, part_index, _ in incoming:
+            end = start + part_index.shape[0]
+            lo, hi = np.searchsorted(entering, (start, end))
+            if hi > lo:
+                self._rows[slots[lo:hi]] = part_rows[entering[lo:hi] - start]
+            start = end
+        self._size = new_size
         if self._size == self.capacity:
             self._floor = float(self._keys[:self._size].min())
 
