@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import math
 import numbers
+import threading
 import warnings
 from typing import NamedTuple
 
@@ -88,12 +89,25 @@ class _PendingEpsilon:
 
     def __init__(self, sample, contamination, n_jobs):
         self.sample = sample.frozen()
-        self.half_life = sample.half_life
         self.contamination, self.n_jobs = contamination, n_jobs
+        self._lock = threading.Lock()  # threads reading epsilon at once compute it once
+        self._log_epsilon = None
 
     def __call__(self, gaussian):
-        return self.sample.quantile(lambda X: gaussian.log_density(X, self.n_jobs),
-                                    self.contamination)
+        with self._lock:
+            if self._log_epsilon is None:
+                self._log_epsilon = self.sample.quantile(
+                    lambda X: gaussian.log_density(X, self.n_jobs), self.contamination)
+            return self._log_epsilon
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
 
 class GaussianAnomalyDetector(ParamsMixin):
@@ -164,6 +178,13 @@ class GaussianAnomalyDetector(ParamsMixin):
         number of observed features as degrees of freedom) follow.  A row
         with every cell missing gets log p = 0 (the density of an empty
         vector), tail probability 1.  Fitting always needs complete rows.
+    half_life : float or None, default=None
+        Forgetting, in rows: None weighs every training row alike; h > 0
+        weighs row i of the n seen by :math:`w_i = 2^{-(n-1-i)/h}` (the last
+        row 1, a row h rows older 1/2), in the mean, the (co)variance and
+        epsilon (see Notes).  :meth:`fit` starts again; :meth:`partial_fit`
+        and :meth:`save` / :meth:`load` carry the weights on.  Not with
+        ``robust=True`` or ``shrinkage="ledoit-wolf"``.
     n_jobs : int or None, default=None
         Threads for fitting and scoring.  None or -1: every core this process
         may use (its CPU affinity, capped by a cgroup quota); -k: all but
@@ -207,6 +228,30 @@ class GaussianAnomalyDetector(ParamsMixin):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
         Only when fitted on a DataFrame with string column names.
+
+    Notes
+    -----
+    Streaming (:meth:`partial_fit`, :meth:`fit` on chunks, ``fit_file``)
+    keeps the statistics in `statistics_` with a bounded row sample (see
+    :class:`GaussianStatistics`), from which epsilon is the `contamination`
+    quantile over every row seen: exact up to the sample's capacity k
+    (131072 rows for up to 30 features), and beyond it within a standard
+    deviation of about :math:`\sqrt{q(1-q)/k}` in the flagged share.
+
+    With `half_life` h the statistics are exponentially weighted: with
+    :math:`V_1 = \sum_i w_i` and :math:`V_2 = \sum_i w_i^2`,
+
+    .. math::
+
+        \mu = \frac{1}{V_1} \sum_i w_i x_i, \qquad
+        \Sigma = \frac{\sum_i w_i (x_i - \mu)(x_i - \mu)^T}
+                      {V_1 - \text{ddof}\; V_2 / V_1}
+
+    (reliability weights: ``ddof=1`` is unbiased), merged by the weighted
+    update of Chan, Golub and LeVeque after decaying the earlier part by
+    :math:`2^{-n_B/h}`, so :meth:`fit` on X equals :meth:`partial_fit` over
+    its rows in order; epsilon is the weighted quantile of a weighted row
+    sample.
 
     Examples
     --------
@@ -425,10 +470,10 @@ class GaussianAnomalyDetector(ParamsMixin):
             (``np.load(path, mmap_mode="r")``), read in blocks of about 16 MiB,
             or as an iterator (e.g. a generator) or a list of 2-D chunks with
             the same number of columns.  Chunked input gives the parameters of
-            the concatenated rows (within about 1e-15 relative), and epsilon
-            from `contamination` over the last rows only (see
-            :meth:`partial_fit`); ``shrinkage="ledoit-wolf"`` needs the whole
-            data and is refused for chunks.
+            the concatenated rows (within about 1e-15 relative), in one pass,
+            and epsilon from `contamination` over every row through the row
+            sample (see :meth:`partial_fit`); ``shrinkage="ledoit-wolf"``
+            needs the whole data and is refused for chunks.
         y : None
             Ignored; present for scikit-learn's API.  Use
             :meth:`tune_threshold` to choose epsilon from labels.
@@ -439,8 +484,10 @@ class GaussianAnomalyDetector(ParamsMixin):
 
         Notes
         -----
-        The statistics behind the parameters are kept in `statistics_`, so
-        :meth:`partial_fit` can continue from them.  The fitted model is
+        The statistics behind the parameters, and their row sample, are kept
+        in `statistics_`, so :meth:`partial_fit` (also after :meth:`save` and
+        :meth:`load`) can continue from them.  `fit` always starts again,
+        forgetting any earlier rows.  The fitted model is
         published whole when the fit is complete: a thread scoring meanwhile
         uses the previous model, and a fit that raises leaves it in place.
 
@@ -710,10 +757,11 @@ class GaussianAnomalyDetector(ParamsMixin):
     def set_contamination_threshold(self, log_density: ArrayLike) -> GaussianAnomalyDetector:
         """Set epsilon to the `contamination` quantile of `log_density`.
 
-        A fit on chunks takes epsilon from its last rows only; scoring every
-        training row in a second pass and passing the scores here gives the
-        epsilon of an in-memory fit on the same rows (whose parameters agree
-        within about 1e-15 relative).
+        A fit on chunks takes epsilon from its row sample (exact up to its
+        capacity, see :class:`GaussianStatistics`); scoring every training
+        row in a second pass and passing the scores here gives the exact
+        quantile of an in-memory fit on the same rows (whose parameters
+        agree within about 1e-15 relative) at any size.
 
         Parameters
         ----------
@@ -1189,7 +1237,11 @@ class GaussianAnomalyDetector(ParamsMixin):
 
         The file holds float64 arrays and JSON metadata (package version,
         model kind, parameters, feature names, epsilon), and is read back by
-        :meth:`load` without pickle.  `threshold_` (the curves of the last
+        :meth:`load` without pickle.  It also holds the streaming state (the
+        statistics, their row sample and, with `half_life`, the weights), so
+        ``load(path).partial_fit(more)`` continues the fit as if it had never
+        stopped (robust fits and models built by :meth:`from_parameters` have
+        none).  `threshold_` (the curves of the last
         tuning) is not saved; the threshold itself is.  Pickling the detector
         also works, but unpickling runs code from the file: never unpickle a
         file you do not trust.
@@ -1209,6 +1261,12 @@ class GaussianAnomalyDetector(ParamsMixin):
             When the file is truncated, tampered with, of another format
             version, or holds parameters no Gaussian has; no code in the file
             is ever executed.
+
+        Notes
+        -----
+        Files of format version 1 (gaussext 0.1) load and score as they did;
+        they hold no streaming state, so :meth:`partial_fit` on the loaded
+        model raises ValueError (call :meth:`fit`).
         """
         return _persistence.load(cls, path)
 

@@ -49,6 +49,24 @@ class GaussianStatistics:
 
     Empty statistics (``n_samples == 0``) are the identity of ``merge``.
 
+    With `half_life` h, row i of the n seen weighs
+    :math:`w_i = 2^{-(n-1-i)/h}`: the mean and scatter are weighted
+    (:math:`\bar x = \sum_i w_i x_i / V_1`,
+    :math:`M = \sum_i w_i (x_i - \bar x)(x_i - \bar x)^T`, with
+    :math:`V_1 = \sum_i w_i`, :math:`V_2 = \sum_i w_i^2` kept beside them),
+    and merging an earlier part A with a later part B of :math:`n_B` rows
+    first decays A's :math:`V_1, M` by :math:`f = 2^{-n_B/h}` and its
+    :math:`V_2` by :math:`f^2`, then applies the update above with the
+    weights :math:`V_1` as counts.  Variances divide by
+    ``divisor(ddof)`` :math:`= V_1 - \text{ddof}\,V_2/V_1` (reliability
+    weights; ``n_samples - ddof`` without forgetting).
+
+    With `sample`, a bounded row sample (``gaussext._sample.RowSample``)
+    is kept beside the moments: the rows of highest priority, a hash of
+    each row's global number (`first_row` onwards), so the same rows are
+    kept whatever the chunking and merges.  A detector takes epsilon from it
+    (:meth:`GaussianAnomalyDetector.fit_statistics`).
+
     Parameters
     ----------
     kind : {"diagonal", "full"}, default="diagonal"
@@ -56,6 +74,14 @@ class GaussianStatistics:
     n_features : int or None, default=None
         Number of features; None takes it from the first chunk given to
         :meth:`update`.
+    half_life : float or None, default=None
+        Forgetting, in rows (a positive, finite number); None weighs every
+        row alike.
+    sample : bool or int, default=False
+        Keep a row sample: True for the default capacity (131072 rows up to
+        30 features, then 32 MiB of rows, at least 4096), an int for that
+        many rows.  Statistics merge only with statistics that keep a sample
+        of the same capacity, or none.
 
     Examples
     --------
