@@ -335,18 +335,17 @@ class RowSample:
         return max(self.capacity // 4, 1)
 
     def _promote(self):
-        """Hold the rows as float64 from now on (exact: float32 widens losslessly)."""
-        self._rows = self._rows.astype(np.float64)
-        self._index, self._keys = self._index.copy(), self._keys.copy()
-        self._shared, self._owns = False, True  # new arrays: no snapshot reads them
+        """Hold the rows as float64 from now on (exact: float32 widens losslessly).
+        Only the meaningful entries are converted (the rest is unwritten memory)."""
+        self._copy_storage(max(self._rows.shape[0], 1), dtype=np.float64)
         if self._buffer is not None:
             rows, index, keys = self._buffer
-            self._buffer = (rows.astype(np.float64), index, keys)
+            widened = np.empty(rows.shape, dtype=np.float64)
+            widened[:self._n_buffered] = rows[:self._n_buffered]
+            self._buffer = (widened, index, keys)
 
     def _grow(self, needed):
-        size = min(self._buffer_limit, max(needed, 2 * (self._buffer[0].shape[0]
-                                                         if self._buffer is not None else 0),
-                                           256))
+        size = self._buffer_limit  # untouched pages cost no memory (see _storage_for)
         rows = np.empty((size, self.n_features), dtype=self._rows.dtype)
         index = np.empty(size, dtype=np.int64)
         keys = np.empty(size)
@@ -370,23 +369,13 @@ class RowSample:
             return
         if allocated >= size:
             return
-        new = min(self.capacity, max(size, 2 * allocated))
-        if not self._shared and all(
-                part.flags.owndata and part.base is None
-                for part in (self._rows, self._index, self._keys)):
-            # realloc: large blocks are remapped, not copied, so growing costs
-            # no second copy of the sample (nothing else refers to them)
-            self._rows.resize((new, self.n_features), refcheck=False)
-            self._index.resize(new, refcheck=False)
-            self._keys.resize(new, refcheck=False)
-            return
-        # grown geometrically while the sample fills (a small stream keeps a
-        # small sample), to the capacity at most
-        self._copy_storage(new)
+        # the whole capacity at once: np.empty touches no page, so memory is
+        # only used as rows are written, and the sample never moves again
+        self._copy_storage(self.capacity)
 
-    def _copy_storage(self, new):
+    def _copy_storage(self, new, dtype=None):
         """Move the kept entries to new arrays of `new` entries, owned by self."""
-        rows = np.empty((new, self.n_features), dtype=self._rows.dtype)
+        rows = np.empty((new, self.n_features), dtype=dtype or self._rows.dtype)
         index, keys = np.empty(new, dtype=np.int64), np.empty(new)
         n = self._size
         rows[:n], index[:n], keys[:n] = self._rows[:n], self._index[:n], self._keys[:n]
@@ -418,12 +407,14 @@ class RowSample:
             order = np.argpartition(all_keys, n_drop)
             dropped = order[:n_drop]
             left_out = float(all_keys[dropped].max())
-            if left_out == all_keys[order[n_drop]]:
+            lowest_kept = float(all_keys[order[n_drop]])
+            if left_out == lowest_kept:
                 # a tie at the cut: decided by row number, not by position
                 all_index = np.concatenate([self._index[:n_kept], in_index])
                 order = np.lexsort((-all_index, all_keys))
                 dropped = order[:n_drop]
                 left_out = float(all_keys[dropped].max())
+                lowest_kept = float(all_keys[order[n_drop]])
             self._threshold = max(self._threshold, left_out)
             leaving = np.sort(dropped[dropped < n_kept])
             stays = np.ones(in_keys.shape[0], dtype=bool)
@@ -442,7 +433,9 @@ class RowSample:
                 self._rows[slots[lo:hi]] = part_rows[entering[lo:hi] - start]
             start = end
         self._size = new_size
-        if self._size == self.capacity:
+        if n_drop > 0:
+            self._floor = lowest_kept
+        elif self._size == self.capacity:
             self._floor = float(self._keys[:self._size].min())
 
     def compact(self) -> RowSample:
