@@ -287,3 +287,17 @@ def test_a_thread_count_in_a_model_file_is_never_used(tmp_path, stored_n_jobs):
     assert loaded.n_jobs is None
     reference = GaussianAnomalyDetector("full", n_jobs=1).fit(X)
     assert np.array_equal(loaded.score_samples(X_NEW), reference.score_samples(X_NEW))
+
+
+def test_a_model_from_parts_merged_apart_round_trips(tmp_path):
+    """Without forgetting, parts need not be consecutive: rows 0-199 and
+    1000-1199 merged keep row numbers beyond first_row + n_samples, and the
+    file still loads and resumes."""
+    from gaussext import GaussianStatistics
+
+    early = GaussianStatistics("full", sample=True).update(X[:200])
+    late = GaussianStatistics("full", sample=True).update(X[200:], first_row=1000)
+    detector = GaussianAnomalyDetector("full").fit_statistics(early.merge(late))
+    loaded = GaussianAnomalyDetector.load(_saved(tmp_path, detector))
+    assert loaded.log_epsilon_ == detector.log_epsilon_
+    assert loaded.statistics_.sample.view()[1].max() == 1199

@@ -487,10 +487,11 @@ def _check_stream(metadata, arrays, half_life):
         raise _Refused(f"its sample's discarded priority {threshold!r} should be "
                        + ("null: no row was discarded" if n_samples <= capacity
                           else "a finite number: rows were discarded"))
-    if not (np.all(np.diff(index) > 0) and index[0] >= first_row
-            and index[-1] < first_row + n_samples):
-        raise _Refused(f"its sample's row numbers are not increasing within the rows seen, "
-                       f"{first_row} to {first_row + n_samples - 1}")
+    # parts merged without forgetting need not be consecutive: row numbers
+    # may run beyond first_row + n_samples, never below first_row
+    if not (np.all(np.diff(index) > 0) and index[0] >= first_row and index[-1] < _MAX_ROW):
+        raise _Refused(f"its sample's row numbers are not increasing from its first row, "
+                       f"{first_row}, and below 2^62")
     if threshold is not None and not row_priorities(index, half_life).min() > threshold:
         raise _Refused("its row sample holds a row of lower priority than one it discarded")
     shift, relative, scatter = (arrays[name] for name in STREAM_MEMBERS[:3])
