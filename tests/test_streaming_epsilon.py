@@ -380,3 +380,23 @@ def test_numpy_priorities_equal_the_kernels_bit_for_bit():
         np.testing.assert_array_equal(_uniform(index), expected)
         np.testing.assert_array_equal(_uniform(index[:3]), expected[:3])  # the scalar path
         np.testing.assert_array_equal(row_priorities(index[::7], None), expected[::7])
+
+
+def test_a_stale_pending_epsilon_resolves_the_newest_model_whole():
+    """A model published by partial_fit, read after a later partial_fit changed
+    the sample, is not scored with a threshold from another sample: the call
+    takes the newest model and its own threshold."""
+    X = gaussian_rows(3000, seed=22)
+    detector = GaussianAnomalyDetector()
+    detector.partial_fit(X[:1000])
+    old = detector.__dict__["_fitted"]
+    detector.partial_fit(X[1000:])
+    newest = detector.__dict__["_fitted"]
+    resolved = detector._resolve_epsilon(old)
+    assert resolved.gaussian is newest.gaussian and resolved.pending_epsilon is None
+    assert resolved.log_epsilon == pytest.approx(np.quantile(detector.score_samples(X), 0.1),
+                                                 rel=1e-12)
+    # statistics changed by hand, with no newer model: epsilon is that of the sample as it is
+    detector.partial_fit(X[:10])
+    detector.statistics_.update(X[10:500])
+    assert np.isfinite(detector.log_epsilon_)

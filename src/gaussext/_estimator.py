@@ -9,6 +9,7 @@ import collections
 import math
 import numbers
 import threading
+import time
 import warnings
 from typing import NamedTuple
 
@@ -85,19 +86,35 @@ class _Fitted(NamedTuple):
 
 class _PendingEpsilon:
     """The `contamination` quantile of a row sample's scores under a model,
-    computed on demand from the sample as it was when the model was fitted."""
+    computed on demand, from the sample as it was when the model was fitted.
+
+    Nothing is copied when the model is published: later partial_fits may
+    change the sample in place.  So the sample's version (see RowSample) is
+    recorded, and a computation counts only if the version was that one
+    before and after it; otherwise __call__ returns None and the caller
+    resolves the newer model instead."""
 
     def __init__(self, sample, contamination, n_jobs):
-        self.sample = sample.frozen()
+        self.sample, self.version = sample, sample._version
         self.contamination, self.n_jobs = contamination, n_jobs
         self._lock = threading.Lock()  # threads reading epsilon at once compute it once
         self._log_epsilon = None
 
-    def __call__(self, gaussian):
+    def __call__(self, gaussian, accept_current=False):
+        """log epsilon, or None when the sample has changed since (or changes
+        during) the computation.  `accept_current`: take the sample as it is
+        now, when no change is under way (nothing newer will be published)."""
         with self._lock:
             if self._log_epsilon is None:
-                self._log_epsilon = self.sample.quantile(
+                version = self.sample._version
+                if version % 2 or (version != self.version and not accept_current):
+                    return None
+                # a snapshot: the sample itself is only read, never compacted, here
+                log_epsilon = self.sample.frozen().quantile(
                     lambda X: gaussian.log_density(X, self.n_jobs), self.contamination)
+                if self.sample._version != version:
+                    return None
+                self._log_epsilon = log_epsilon
             return self._log_epsilon
 
     def __getstate__(self):
@@ -309,8 +326,27 @@ class GaussianAnomalyDetector(ParamsMixin):
 
     def _resolve_epsilon(self, fitted):
         """`fitted` with its pending epsilon computed, published unless a
-        newer model was published meanwhile."""
-        log_epsilon = fitted.pending_epsilon(fitted.gaussian)
+        newer model was published meanwhile.  When the sample has moved on
+        (a partial_fit since), the newest model is resolved instead: a call
+        uses one model and its own threshold, never a mixture."""
+        while True:
+            log_epsilon = fitted.pending_epsilon(fitted.gaussian)
+            if log_epsilon is not None:
+                break
+            newest = self.__dict__.get("_fitted")
+            if newest is None:
+                check_is_fitted(self)
+            if newest is fitted:
+                # the sample changed without a newer model: a partial_fit is
+                # under way (wait for it), or the statistics were changed by hand
+                time.sleep(0)
+                log_epsilon = fitted.pending_epsilon(fitted.gaussian, accept_current=True)
+                if log_epsilon is not None:
+                    break
+                continue
+            fitted = newest
+            if fitted.pending_epsilon is None:
+                return fitted
         resolved = fitted._replace(log_epsilon=log_epsilon,
                                    epsilon=float(density_from_log(log_epsilon)),
                                    pending_epsilon=None)

@@ -258,11 +258,23 @@ class RowSample:
         self.compact()
         return self._threshold
 
+    # Bumped before and after every change (odd while one is under way): a
+    # reader that saw the same even version before and after reading read a
+    # consistent sample (see GaussianAnomalyDetector's pending epsilon).
+    _version = 0
+
     def add(self, X: np.ndarray, first_row: int) -> None:
         """Offer the rows of X (finite, 2-D), numbered first_row, first_row + 1, ..."""
-        n = X.shape[0]
-        if n == 0:
+        if X.shape[0] == 0:
             return
+        self._version += 1
+        try:
+            self._add(X, first_row)
+        finally:
+            self._version += 1
+
+    def _add(self, X, first_row):
+        n = X.shape[0]
         if X.dtype != self._rows.dtype and self._rows.dtype == np.float32:
             self._promote()
         if self.half_life is None:
@@ -441,7 +453,11 @@ class RowSample:
     def compact(self) -> RowSample:
         """Merge the insertion buffer into the sample (the logical content is unchanged)."""
         if self._n_buffered:
-            self._compact_with()
+            self._version += 1
+            try:
+                self._compact_with()
+            finally:
+                self._version += 1
         return self
 
     def _order(self):
