@@ -286,15 +286,20 @@ class RowSample:
             _kernels.row_uniforms(first_row, u)
             floor = self._floor if self._size == self.capacity else _likely_floor(
                 n, self.capacity)
-            keys, index = u, None
+            # `pick`: the rows of X still candidates (None: all); X itself is
+            # gathered once, where the rows are finally written
+            keys, index, pick = u, None, None
             if floor > -np.inf:
                 above = u > floor
                 positions = np.flatnonzero(above)
                 if positions.shape[0] >= min(n, self.capacity) or self._size == self.capacity:
                     if positions.shape[0] < n:
-                        self._threshold = max(self._threshold,
-                                              float(np.max(u, where=~above, initial=-np.inf)))
-                        keys, X = u[positions], X[positions]
+                        if positions.shape[0] <= self.capacity or self._size == self.capacity:
+                            # else the chunk's own cut below leaves out a candidate,
+                            # which is above every row under the floor
+                            self._threshold = max(self._threshold, float(
+                                np.where(above, -np.inf, u).max()))
+                        keys, pick = u[positions], positions
                     index = positions + first_row
                 # else: fewer rows above the estimated floor than the chunk must
                 # offer (about 6 standard deviations away): all are candidates
@@ -302,18 +307,20 @@ class RowSample:
                 index = np.arange(first_row, first_row + n, dtype=np.int64)
         else:
             index = np.arange(first_row, first_row + n, dtype=np.int64)
-            keys = row_priorities(index, self.half_life)
+            keys, pick = row_priorities(index, self.half_life), None
         if self._size == self.capacity and self.half_life is not None:
             # below the sample's lowest priority a row can never enter it
             candidates = keys > self._floor
             if not candidates.all():
                 self._threshold = max(self._threshold, float(keys[~candidates].max()))
-                index, keys, X = index[candidates], keys[candidates], X[candidates]
+                pick = np.flatnonzero(candidates)
+                index, keys = index[pick], keys[pick]
         if keys.shape[0] > self.capacity:  # a large chunk: its own top rows first
             kept, left_out = _top(keys, index, self.capacity)
             kept.sort()
             self._threshold = max(self._threshold, left_out)
-            index, keys, X = index[kept], keys[kept], X[kept]
+            index, keys = index[kept], keys[kept]
+            pick = kept if pick is None else pick[kept]
         m = keys.shape[0]
         if m == 0:
             return
@@ -321,13 +328,20 @@ class RowSample:
             # filling: every row is kept, appended where it will stay
             end = self._size + m
             self._storage_for(end, overwrite=False)
-            self._rows[self._size:end] = X
+            if pick is None:
+                self._rows[self._size:end] = X
+            elif X.dtype == self._rows.dtype:  # gathered straight into place
+                np.take(X, pick, axis=0, out=self._rows[self._size:end])
+            else:
+                self._rows[self._size:end] = X[pick]
             self._index[self._size:end] = index
             self._keys[self._size:end] = keys
             self._size = end
             if end == self.capacity:
                 self._floor = float(self._keys[:end].min())
             return
+        if pick is not None:
+            X = X[pick]
         if self._buffer is None or self._n_buffered + m > self._buffer[0].shape[0]:
             if self._n_buffered + m > self._buffer_limit:
                 self._compact_with(X, index, keys)
