@@ -62,6 +62,12 @@ for d in (8, 32):
                  "gaussext-full-predict"):
         TARGETS.append(("one-row latency", 1, d, "float64", "faster-than", (ours, "scipy-mvn"),
                         5.0))
+# streaming fits in chunks of 10,000 rows (epsilon from the row sample) within 1.2x of fit
+for n, d in [(1_000_000, 8), (1_000_000, 32)]:
+    for kind in ("diagonal", "full"):
+        for how in ("partial-fit", "chunked-fit"):
+            TARGETS.append(("streaming fit", n, d, "float64", "at-most",
+                            (f"{kind}-{how}", f"{kind}-in-memory"), 1.2))
 # every core busy with another process: the default threads never much slower than one
 for work in ("score", "fit"):
     for n, d in [(1_000_000, 8), (200_000, 32)]:
@@ -70,6 +76,7 @@ for work in ("score", "fit"):
 
 
 JOB_ORDER = ["diagonal scoring", "full scoring", "one-row latency", "threshold", "fit",
+             "streaming fit",
              "busy machine score", "busy machine fit", "out-of-core", "dask"]
 SCALE_JOBS = ("out-of-core", "dask")
 

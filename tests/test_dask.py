@@ -56,10 +56,28 @@ def test_fit_equals_the_in_memory_fit(client, kind, chunks):
     spread = fitted.var_ if kind == "diagonal" else fitted.covariance_
     expected = reference.var_ if kind == "diagonal" else reference.covariance_
     np.testing.assert_allclose(spread, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
-    # epsilon: the contamination quantile over the last chunk of rows
-    last_rows = X[-(X.shape[0] % chunks[0] or chunks[0]):]
+    # epsilon: the contamination quantile over every row (the sample holds them all)
     assert fitted.log_epsilon_ == pytest.approx(
-        np.quantile(reference.score_samples(last_rows), 0.1), rel=1e-12)
+        np.quantile(reference.score_samples(X), 0.1), rel=1e-12)
+    assert fitted.log_epsilon_ == pytest.approx(reference.log_epsilon_, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_epsilon_beyond_the_sample_equals_a_chunked_fit_and_flags_the_contamination(
+        client, kind):
+    """More rows than the row sample keeps: the merged partitions' sample is
+    the one a single chunked pass keeps, and it flags the contamination share
+    of all rows, however the rows are partitioned."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(200_000, 3)) @ np.array([[1.0, 0.3, 0.0], [0, 1, 0.5], [0, 0, 2]])
+    X = X[np.argsort(np.abs(X[:, 0]))]  # ordered: the last rows are the farthest out
+    chunked = GaussianAnomalyDetector(kind).fit(iter(np.array_split(X, 7)))
+    for chunks in (30_000, 77_777):
+        fitted = gdask.fit(da.from_array(X, chunks=(chunks, 3)), covariance=kind)
+        # the same sample rows; the parameters agree to rounding (another merge order)
+        assert fitted.log_epsilon_ == pytest.approx(chunked.log_epsilon_, rel=1e-12)
+        flagged = np.mean(fitted.score_samples(X) < fitted.log_epsilon_)
+        assert abs(flagged - 0.1) <= 0.003
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -207,10 +225,8 @@ def test_dataframe_fit_score_predict_equal_the_in_memory_estimator(client, kind)
     assert_same_model(fitted, reference)
     assert fitted.feature_names_in_.dtype == reference.feature_names_in_.dtype == object
     np.testing.assert_array_equal(fitted.feature_names_in_, reference.feature_names_in_)
-    # epsilon: the contamination quantile over the last partition
-    last = frame.iloc[-len(X.partitions[-1].compute()):]
-    assert fitted.log_epsilon_ == pytest.approx(
-        np.quantile(fitted.score_samples(last), 0.1), rel=1e-12)
+    # epsilon: the contamination quantile over every row
+    assert fitted.log_epsilon_ == pytest.approx(reference.log_epsilon_, rel=1e-12)
     new = training_frame(1_000, seed=1)
     dask_new = dd.from_pandas(new, npartitions=3)
     scores = gdask.score_samples(fitted, dask_new)
@@ -329,9 +345,8 @@ def test_unknown_chunk_sizes_and_empty_chunks(client, kind):
     reference = GaussianAnomalyDetector(kind).fit(X[keep])
     assert fitted.statistics_.n_samples == keep.sum()
     assert_same_model(fitted, reference)
-    # epsilon from the last non-empty chunk (rows 3000-3499)
-    assert fitted.log_epsilon_ == pytest.approx(
-        np.quantile(fitted.score_samples(X[3_000:3_500][keep[3_000:3_500]]), 0.1), rel=1e-12)
+    # epsilon over every kept row
+    assert fitted.log_epsilon_ == pytest.approx(reference.log_epsilon_, rel=1e-12)
     np.testing.assert_array_equal(gdask.score_samples(fitted, filtered).compute(),
                                   fitted.score_samples(X[keep]))
     np.testing.assert_array_equal(gdask.predict(fitted, filtered).compute(),

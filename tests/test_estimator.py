@@ -140,7 +140,8 @@ def test_dataframe_feature_names(correlated):
 def test_get_set_params_and_repr():
     det = GaussianAnomalyDetector("full", contamination=0.05)
     assert det.get_params() == {"contamination": 0.05, "covariance": "full", "ddof": 0,
-                                "missing": "error", "n_jobs": None, "reg_covar": 0.0,
+                                "half_life": None, "missing": "error", "n_jobs": None,
+                                "reg_covar": 0.0,
                                 "robust": False, "shrinkage": None, "variance_floor": 0.0}
     assert repr(det) == "GaussianAnomalyDetector(contamination=0.05, covariance='full')"
     assert det.set_params(ddof=1) is det and det.ddof == 1

@@ -80,6 +80,10 @@ def _set(key, value):
     return lambda metadata: metadata.__setitem__(key, value)
 
 
+def _set_stream(key, value):
+    return lambda metadata: metadata["stream"].__setitem__(key, value)
+
+
 def _set_param(key, value):
     return lambda metadata: metadata["params"].__setitem__(key, value)
 
@@ -163,6 +167,75 @@ CRAFTED = [
      "member mean.npy has no valid .npy header"),
     ("CRC mismatch", lambda p: _corrupt_last_data_byte(p, "mean.npy"),
      "Bad CRC-32"),
+    # the streaming state of format version 2 (the legit file: 300 rows, all in the sample)
+    ("a streaming member missing",
+     lambda p: _write_zip(p, {name: data for name, data in _members(p).items()
+                              if name != "sample_index.npy"}),
+     "expected ['epsilon.npy'"),
+    ("streaming members without their metadata",
+     lambda p: _with_metadata(p, lambda m: m.pop("stream")),
+     "streaming state is incomplete"),
+    ("a streaming key missing",
+     lambda p: _with_metadata(p, lambda m: m["stream"].pop("first_row")),
+     "streaming state holds ['n_samples', 'sample_capacity'"),
+    ("n_samples true", lambda p: _with_metadata(p, _set_stream("n_samples", True)),
+     "n_samples = True is not a positive integer"),
+    ("n_samples below the sample's rows",
+     lambda p: _with_metadata(p, _set_stream("n_samples", 10)),
+     "row sample holds 300 rows, but 10 rows seen with a capacity of"),
+    ("negative first_row", lambda p: _with_metadata(p, _set_stream("first_row", -5)),
+     "first_row = -5 is not an integer"),
+    ("first_row beyond 2^62", lambda p: _with_metadata(p, _set_stream("first_row", 1 << 62)),
+     "first_row = 4611686018427387904 is not an integer"),
+    ("a huge sample capacity",
+     lambda p: _with_metadata(p, _set_stream("sample_capacity", 10**12)),
+     "sample capacity 1000000000000 is not an integer in [1, 131072]"),
+    ("a capacity below the rows kept",
+     lambda p: _with_metadata(p, _set_stream("sample_capacity", 100)),
+     "row sample holds 300 rows, but 300 rows seen with a capacity of 100 keep 100"),
+    ("a discarded priority with nothing discarded",
+     lambda p: _with_metadata(p, _set_stream("sample_threshold", 0.5)),
+     "discarded priority 0.5 should be null"),
+    ("weights without half_life",
+     lambda p: _with_metadata(p, _set_stream("weight", 3.0)),
+     "has weights but the model no half_life"),
+    ("half_life -1", lambda p: _with_metadata(p, _set_param("half_life", -1)),
+     "half_life = -1 is not null or a positive number"),
+    ("sample row numbers out of order",
+     lambda p: _with_members(p, sample_index=_npy(np.arange(300, dtype=np.int64)[::-1])),
+     "row numbers are not increasing from its first row, 0, and below 2^62"),
+    ("sample row numbers before the first row",
+     lambda p: _with_members(p, sample_index=_npy(np.arange(-1, 299, dtype=np.int64))),
+     "row numbers are not increasing from its first row"),
+    ("sample row numbers beyond 2^62",
+     lambda p: _with_members(p, sample_index=_npy(np.arange(2**62, 2**62 + 300,
+                                                            dtype=np.int64))),
+     "row numbers are not increasing from its first row"),
+    ("float row numbers",
+     lambda p: _with_members(p, sample_index=_npy(np.arange(300.0))),
+     "sample_index has dtype float64 and shape (300,), expected int64 (300,)"),
+    ("integer sample rows",
+     lambda p: _with_members(p, sample_rows=_npy(np.zeros((300, 3), np.int64))),
+     "sample_rows has dtype int64 and shape (300, 3), expected float64"),
+    ("sample rows of other features",
+     lambda p: _with_members(p, sample_rows=_npy(np.zeros((300, 4)))),
+     "sample_rows has shape (300, 4), expected (n_rows, 3)"),
+    ("sample rows header claiming 1e12 rows",
+     lambda p: _with_members(p, sample_rows=_npy_header((10**12, 3)) + bytes(24)),
+     "member sample_rows.npy holds"),
+    ("NaN in the sample",
+     lambda p: _with_members(p, sample_rows=_npy(np.full((300, 3), np.nan))),
+     "streaming statistics or row sample hold NaN or infinity"),
+    ("a negative streaming sum of squares",
+     lambda p: _with_members(p, stream_scatter=_npy(-np.ones(3))),
+     "not a (symmetric) matrix of non-negative sums of squares"),
+    ("a streaming mean that is not the model's",
+     lambda p: _with_members(p, stream_mean=_npy(np.ones(3))),
+     "(stream_shift + stream_mean) is not the model's mean"),
+    ("streaming state in a version 1 file",
+     lambda p: _with_metadata(p, lambda m: (m.update(format_version=1),
+                                            m["params"].pop("half_life"))),
+     "unknown field(s) ['stream']"),
     ("a CSV data file", lambda p: _replaced(p, b"a,b\n1,2\n"), "is not a readable zip"),
     ("a .npy array", lambda p: _replaced(p, _npy(X)), "is not a readable zip"),
     ("an empty file", lambda p: _replaced(p, b""), "is not a readable zip"),
@@ -289,3 +362,30 @@ def test_refusing_crafted_files_costs_less_than_twice_a_legit_model(tmp_path):
     worst = max(costs[path] for path in crafted)
     assert worst <= bound, {path: cost for path, cost in costs.items() if cost > bound}
     assert math.isfinite(costs["legit"])
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (_set_stream("weight", None), "weights (None, "),
+    (_set_stream("weight", 1e9), "are not sums of row weights in (0, 1]"),
+    (_set_stream("weight_squared", 0.5), "are not sums of row weights"),
+    (_set_stream("weight_squared", "1"), "are not sums of row weights"),
+    (_set_param("half_life", None), "has weights but the model no half_life"),
+    (_set_param("half_life", True), "half_life = True is not null or a positive number"),
+])
+def test_crafted_forgetting_state_is_refused(tmp_path, change, fragment):
+    path = tmp_path / "model.npz"
+    GaussianAnomalyDetector("full", half_life=50.0).fit(X).save(path)
+    GaussianAnomalyDetector.load(path)  # the legit file loads
+    _with_metadata(path, change)
+    with pytest.raises(ValueError, match="is not a valid gaussext model file") as caught:
+        GaussianAnomalyDetector.load(path)
+    assert fragment in str(caught.value)
+
+
+def test_an_asymmetric_streaming_scatter_is_refused(tmp_path):
+    path = _legit(tmp_path, "full")
+    scatter = np.load(path)["stream_scatter"]
+    scatter[0, 1] += 1.0
+    _with_members(path, stream_scatter=_npy(scatter))
+    with pytest.raises(ValueError, match=r"streaming scatter is not a \(symmetric\) matrix"):
+        GaussianAnomalyDetector.load(path)

@@ -104,10 +104,101 @@ def test_file_that_is_not_a_model_is_refused(tmp_path):
 def test_other_format_version_is_refused_with_both_versions(tmp_path):
     path = _saved(tmp_path, GaussianAnomalyDetector().fit(X))
     metadata = _metadata(path)
-    metadata["format_version"] = 2
+    metadata["format_version"] = 3
     _rewrite(path, metadata=_encoded(metadata))
-    with pytest.raises(ValueError, match=r"format version 2 .*this gaussext reads version 1"):
+    with pytest.raises(ValueError, match=r"format version 3 .*this gaussext reads versions 1, 2"):
         GaussianAnomalyDetector.load(path)
+
+
+def _as_version_1(path):
+    """Rewrite a saved model as gaussext 0.1 wrote it (format version 1): no
+    half_life parameter, no streaming state."""
+    from gaussext._persistence import STREAM_MEMBERS
+
+    metadata = _metadata(path)
+    metadata["format_version"] = 1
+    metadata["gaussext_version"] = "0.1.0"
+    del metadata["params"]["half_life"]
+    metadata.pop("stream", None)
+    _rewrite(path, metadata=_encoded(metadata), **dict.fromkeys(STREAM_MEMBERS))
+    with np.load(path) as archive:  # the five members of version 1 and nothing else
+        assert sorted(archive.files) == ["epsilon", "log_epsilon", "mean", "metadata", "spread"]
+    return path
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_version_1_files_load_and_score_but_cannot_resume(tmp_path, covariance):
+    detector = GaussianAnomalyDetector(covariance).fit(X)
+    path = _as_version_1(_saved(tmp_path, detector))
+    loaded = GaussianAnomalyDetector.load(path)
+    assert loaded.half_life is None
+    np.testing.assert_array_equal(loaded.score_samples(X_NEW), detector.score_samples(X_NEW))
+    assert loaded.log_epsilon_ == detector.log_epsilon_
+    with pytest.raises(ValueError, match="format version 1, which predates streaming state: "
+                                         "it cannot resume with partial_fit. Call fit"):
+        loaded.partial_fit(X_NEW)
+    loaded.fit(X)  # fit starts again, and the model is resumable from then on
+    loaded.partial_fit(X_NEW)
+    assert loaded.statistics_.n_samples == X.shape[0] + X_NEW.shape[0]
+
+
+def test_a_version_1_file_with_a_half_life_parameter_is_refused(tmp_path):
+    path = _as_version_1(_saved(tmp_path, GaussianAnomalyDetector().fit(X)))
+    metadata = _metadata(path)
+    metadata["params"]["half_life"] = None
+    _rewrite(path, metadata=_encoded(metadata))
+    with pytest.raises(ValueError, match="parameters are"):
+        GaussianAnomalyDetector.load(path)
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+@pytest.mark.parametrize("half_life", [None, 150.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_load_then_partial_fit_equals_fit_on_every_row(tmp_path, covariance, half_life, dtype):
+    """A model saved, loaded and continued equals one fit on all rows: parameters
+    within 1e-12, epsilon the in-memory one (every row is in the sample)."""
+    rows = X.astype(dtype)
+    first = GaussianAnomalyDetector(covariance, half_life=half_life).fit(rows[:250])
+    resumed = GaussianAnomalyDetector.load(_saved(tmp_path, first))
+    assert resumed.half_life == half_life
+    for chunk in np.array_split(rows[250:], 4):
+        resumed.partial_fit(chunk)
+    reference = GaussianAnomalyDetector(covariance, half_life=half_life).fit(rows)
+    np.testing.assert_allclose(resumed.mean_, reference.mean_, rtol=1e-12)
+    spread = "var_" if covariance == "diagonal" else "covariance_"
+    np.testing.assert_allclose(getattr(resumed, spread), getattr(reference, spread),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(resumed.log_epsilon_, reference.log_epsilon_, rtol=1e-12)
+    assert resumed.statistics_.n_samples == X.shape[0]
+    # saved again after resuming: the same state once more
+    again = GaussianAnomalyDetector.load(_saved(tmp_path, resumed, "again.npz"))
+    assert again.log_epsilon_ == resumed.log_epsilon_
+    np.testing.assert_array_equal(again.statistics_.sample.view()[1],
+                                  resumed.statistics_.sample.view()[1])
+
+
+def test_a_sample_beyond_its_capacity_survives_a_round_trip(tmp_path, monkeypatch):
+    """Once rows were discarded, the file keeps the discarded priority: the
+    resumed sample equals the one kept without saving."""
+    detector = GaussianAnomalyDetector()
+    detector.fit(iter(np.array_split(X, 3)))
+    small = detector.statistics_
+    from gaussext import GaussianStatistics
+
+    statistics = GaussianStatistics("diagonal", sample=64, half_life=None)
+    for chunk in np.array_split(X, 5):
+        statistics.update(chunk)
+    detector = GaussianAnomalyDetector().fit_statistics(statistics)
+    loaded = GaussianAnomalyDetector.load(_saved(tmp_path, detector))
+    rows, index, threshold = loaded.statistics_.sample.view()
+    expected = statistics.sample.view()
+    assert rows.shape == (64, 4) and threshold == expected[2] > -np.inf
+    np.testing.assert_array_equal(index, expected[1])
+    loaded.partial_fit(X_NEW)
+    statistics.update(X_NEW)
+    np.testing.assert_array_equal(loaded.statistics_.sample.view()[1],
+                                  statistics.sample.view()[1])
+    assert small.sample is not None
 
 
 @pytest.mark.parametrize(
@@ -196,3 +287,17 @@ def test_a_thread_count_in_a_model_file_is_never_used(tmp_path, stored_n_jobs):
     assert loaded.n_jobs is None
     reference = GaussianAnomalyDetector("full", n_jobs=1).fit(X)
     assert np.array_equal(loaded.score_samples(X_NEW), reference.score_samples(X_NEW))
+
+
+def test_a_model_from_parts_merged_apart_round_trips(tmp_path):
+    """Without forgetting, parts need not be consecutive: rows 0-199 and
+    1000-1199 merged keep row numbers beyond first_row + n_samples, and the
+    file still loads and resumes."""
+    from gaussext import GaussianStatistics
+
+    early = GaussianStatistics("full", sample=True).update(X[:200])
+    late = GaussianStatistics("full", sample=True).update(X[200:], first_row=1000)
+    detector = GaussianAnomalyDetector("full").fit_statistics(early.merge(late))
+    loaded = GaussianAnomalyDetector.load(_saved(tmp_path, detector))
+    assert loaded.log_epsilon_ == detector.log_epsilon_
+    assert loaded.statistics_.sample.view()[1].max() == 1199

@@ -203,11 +203,11 @@ def test_fit_on_a_memory_map_equals_fit_in_memory(kind, dtype, tmp_path):
 
 def test_a_memory_map_longer_than_a_block_is_read_in_blocks(tmp_path, monkeypatch):
     """Blocks of 1 KiB (32 rows of 4 float64): many blocks, the same parameters;
-    epsilon is the contamination quantile over the last 1 KiB of rows."""
+    epsilon is the contamination quantile over every row (fewer than the
+    row sample's capacity: all of them are kept)."""
     from gaussext import _blocks
 
     monkeypatch.setattr(_blocks, "BLOCK_BYTES", 1024)
-    monkeypatch.setattr(_blocks, "THRESHOLD_BYTES", 1024)
     X = np.random.default_rng(3).normal(size=(1000, 4)) + 1e6
     np.save(tmp_path / "X.npy", X)
     seen = []
@@ -217,9 +217,9 @@ def test_a_memory_map_longer_than_a_block_is_read_in_blocks(tmp_path, monkeypatc
     fitted = GaussianAnomalyDetector("full").fit(np.load(tmp_path / "X.npy", mmap_mode="r"))
     assert seen[:2] == [(0, 32), (32, 64)] and len(seen) == 32
     assert_same_gaussian(fitted, GaussianAnomalyDetector("full").fit(X))
-    # the last 32 rows scored by the in-memory reference, not by the model under test
-    last_rows = GaussianAnomalyDetector("full").fit(X).score_samples(X[-32:])
-    assert fitted.log_epsilon_ == pytest.approx(np.quantile(last_rows, 0.1), rel=1e-12)
+    # every row scored by the in-memory reference, not by the model under test
+    every_row = GaussianAnomalyDetector("full").fit(X).score_samples(X)
+    assert fitted.log_epsilon_ == pytest.approx(np.quantile(every_row, 0.1), rel=1e-12)
 
 
 def test_lists_of_rows_are_still_one_array():
@@ -238,9 +238,9 @@ def test_partial_fit_threshold_rules():
     with pytest.raises(ValueError, match="not fitted yet"):
         detector.predict(X[:2])
     detector.partial_fit(X[1:200])
-    # untuned: the contamination quantile of the chunk's scores under the updated model
+    # untuned: the contamination quantile of every row's score under the updated model
     assert detector.log_epsilon_ == pytest.approx(
-        np.quantile(detector.score_samples(X[1:200]), 0.2), rel=1e-12)
+        np.quantile(detector.score_samples(X[:200]), 0.2), rel=1e-12)
     labels = np.zeros(100, dtype=int)
     labels[:10] = 1
     tuned = detector.tune_threshold(X[200:] + labels[:, None] * 5, labels)
@@ -310,32 +310,34 @@ def test_partial_fit_on_a_constant_feature_raises_and_keeps_the_rows():
     np.testing.assert_allclose(detector.var_, np.var([[1, 2], [3, 2], [2, 5]], axis=0))
 
 
-def test_partial_fit_after_load_refuses_rather_than_forgetting_the_model(tmp_path):
+def test_partial_fit_after_load_or_pickle_continues_and_from_parameters_refuses(tmp_path):
     import pickle
 
     X = correlated_rows()
     detector = GaussianAnomalyDetector().fit(X)
     detector.save(tmp_path / "model.npz")
     loaded = GaussianAnomalyDetector.load(tmp_path / "model.npz")
-    with pytest.raises(ValueError, match="not the statistics partial_fit continues from"):
-        loaded.partial_fit(X)
+    loaded.partial_fit(X)
+    assert loaded.statistics_.n_samples == 2 * N_ROWS
     unpickled = pickle.loads(pickle.dumps(detector))
     unpickled.partial_fit(X)
     assert unpickled.statistics_.n_samples == 2 * N_ROWS
+    assert unpickled.log_epsilon_ == loaded.log_epsilon_
+    built = GaussianAnomalyDetector.from_parameters(detector.mean_, detector.var_,
+                                                     log_epsilon=detector.log_epsilon_)
+    with pytest.raises(ValueError, match="not the statistics partial_fit continues from"):
+        built.partial_fit(X)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_epsilon_of_a_chunked_fit_from_every_row(kind, monkeypatch):
-    from gaussext import _blocks
-
-    # a chunked fit alone takes epsilon from its last rows: the last 40 here
-    monkeypatch.setattr(_blocks, "THRESHOLD_BYTES", 40 * N_FEATURES * 8)
+def test_epsilon_of_a_chunked_fit_from_every_row(kind):
     X = correlated_rows(offset=1e3, n_rows=3000)
     centre = X.mean(axis=0)
     X[-300:] = centre + 5.0 * (X[-300:] - centre)  # the last rows alone: another quantile
     detector = GaussianAnomalyDetector(kind).fit(iter([X[:1000], X[1000:2000], X[2000:]]))
     in_memory = GaussianAnomalyDetector(kind).fit(X)
-    assert abs(detector.log_epsilon_ - in_memory.log_epsilon_) > 0.1
+    # the row sample holds all 3000 rows: the in-memory epsilon
+    np.testing.assert_allclose(detector.log_epsilon_, in_memory.log_epsilon_, rtol=1e-12)
     detector.set_contamination_threshold(detector.score_samples(X))
     # the quantile of every row's score, as numpy computes it
     expected = np.quantile(detector.score_samples(X), detector.contamination)

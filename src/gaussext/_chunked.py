@@ -73,18 +73,30 @@ class Rows:
         A 0/1 column to read beside the features.
     chosen_for_user : bool
         The features were not named by the user (messages then suggest --columns).
+    retain : bool, default=True
+        Keep the chunks for later passes; False for a single pass (which
+        then neither holds nor spills any rows).
     bar : tqdm or None
         Advanced by the rows of the pass that reads the file.
     """
 
-    def __init__(self, source, features, label=None, *, chosen_for_user=False, bar=None):
+    def __init__(self, source, features, label=None, *, chosen_for_user=False, bar=None,
+                 retain=True):
         self.source, self.features, self.label = source, list(features), label
         self._chosen_for_user, self._bar = chosen_for_user, bar
+        self._retain = retain
         self._kept = self._labels = None
 
     def __iter__(self):
         if self._kept is not None:
             yield from self._kept
+            return
+        if not self._retain:  # one pass only: nothing kept, nothing spilled
+            for chunk in self.source.chunks(self.features, self.label,
+                                            chosen_for_user=self._chosen_for_user):
+                if self._bar is not None:
+                    self._bar.update(chunk.X.shape[0])
+                yield chunk
             return
         kept, size, labels, spill = [], 0, [], None
         try:
@@ -130,24 +142,27 @@ def score_rows(detector, rows):
     return np.concatenate([detector.score_samples(chunk.X) for chunk in rows])
 
 
-def fit_rows(detector, rows, wrap=None):
-    """Fit `detector` on every row; returns every row's training score, as the
-    fit computed them for epsilon.
+def fit_rows(detector, rows, wrap=None, *, scores=True):
+    """Fit `detector` on every row, in one pass; returns every row's training
+    score (None when `scores` is false).
 
-    One chunk is fitted as an in-memory array (the same result, bit for bit).
-    More are fitted from their mergeable statistics, chunk by chunk (the
-    parameters agree with an in-memory fit within about 1e-15 relative), and
-    a second pass scores every row to take epsilon, the `contamination`
-    quantile, from all of them.  `wrap(X)` is what the estimator is given for
-    the rows X of a chunk (column names, say).
+    One chunk is fitted as an in-memory array (the same result, bit for bit;
+    its scores are those the fit took epsilon from).  More are fitted from
+    their mergeable statistics, chunk by chunk (the parameters agree with an
+    in-memory fit within about 1e-15 relative), with epsilon, the
+    `contamination` quantile over every row, from the row sample the
+    statistics keep (exact up to its capacity, see ``gaussext._sample``):
+    so ``gaussext fit`` reads the file once and keeps no rows.  Only when
+    `scores` are wanted (detect) does a second pass score every row.  `wrap(X)`
+    is what the estimator is given for the rows X of a chunk (column names,
+    say).
     """
     wrap = wrap or (lambda X: X)
     chunks = (wrap(chunk.X) for chunk in rows)
     first = next(chunks)
     second = next(chunks, None)
     if second is None:  # the fit scores the rows once for epsilon: keep those scores
-        return detector.fit_score_samples(first)
+        log_density = detector.fit_score_samples(first)
+        return log_density if scores else None
     detector.fit(itertools.chain([first, second], chunks))
-    scores = score_rows(detector, rows)
-    detector.set_contamination_threshold(scores)
-    return scores
+    return score_rows(detector, rows) if scores else None

@@ -189,7 +189,7 @@ def _detector(args):
                                    robust=args.robust, missing=args.missing)
 
 
-def _fit(detector, source, rows):
+def _fit(detector, source, rows, scores=True):
     """fit_rows, knowing CSV column names: returns every row's training score,
     computed once by the fit (for epsilon), so detect need not score again.
 
@@ -198,7 +198,7 @@ def _fit(detector, source, rows):
     wrap = (lambda X: _NamedColumns(X, rows.features)) if source.has_header else (lambda X: X)
     if detector.robust:
         return detector.fit_score_samples(wrap(rows.features_array()))
-    return fit_rows(detector, rows, wrap)
+    return fit_rows(detector, rows, wrap, scores=scores)
 
 
 def _fit_description(args, detector, n_rows):
@@ -215,9 +215,10 @@ def cmd_fit(args, say):
     source = open_source(args.data)
     features, chosen = select_features(source, args.columns, exclude=(args.label_column,))
     with progress("fit") as bar:
-        rows = Rows(source, features, chosen_for_user=chosen, bar=bar)
         detector = _detector(args)
-        _fit(detector, source, rows)
+        # one pass: a robust fit gathers the rows itself, any other needs no second pass
+        rows = Rows(source, features, chosen_for_user=chosen, bar=bar, retain=False)
+        _fit(detector, source, rows, scores=False)
     detector.save(args.model)
     n_rows = detector.statistics_.n_samples if not args.robust else detector.support_.shape[0]
     say(f"fitted a {args.covariance} Gaussian"

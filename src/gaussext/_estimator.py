@@ -8,6 +8,8 @@ from __future__ import annotations
 import collections
 import math
 import numbers
+import threading
+import time
 import warnings
 from typing import NamedTuple
 
@@ -26,7 +28,13 @@ from gaussext._gaussian import (
 from gaussext._params import ParamsMixin
 from gaussext._typing import ArrayLike, Chunks, Float64Array, Path, SignArray
 from gaussext._parallel import check_n_jobs
-from gaussext._statistics import GaussianStatistics, exact_mean_and_spread, mean_and_spread
+from gaussext._sample import sample_quantile
+from gaussext._statistics import (
+    GaussianStatistics,
+    check_half_life,
+    exact_mean_and_spread,
+    mean_and_spread,
+)
 from gaussext._threshold import (
     ThresholdResult,
     contamination_quantile,
@@ -66,10 +74,57 @@ class _Fitted(NamedTuple):
     shrinkage: float | None  # the intensity applied (full model), None when diagonal
     robust: _robust.RobustFit | None = None  # robust fits only
     calibration: _calibration.Calibration | None = None  # after calibrate
+    # partial_fit's epsilon, computed when first read (scoring the row sample
+    # after every one-row chunk would cost O(sample) a row): log_epsilon and
+    # epsilon are placeholders while it is set
+    pending_epsilon: _PendingEpsilon | None = None
 
     @property
     def kind(self):
         return "full" if self.gaussian.is_full else "diagonal"
+
+
+class _PendingEpsilon:
+    """The `contamination` quantile of a row sample's scores under a model,
+    computed on demand, from the sample as it was when the model was fitted.
+
+    Nothing is copied when the model is published: later partial_fits may
+    change the sample in place.  So the sample's version (see RowSample) is
+    recorded, and a computation counts only if the version was that one
+    before and after it; otherwise __call__ returns None and the caller
+    resolves the newer model instead."""
+
+    def __init__(self, sample, contamination, n_jobs):
+        self.sample, self.version = sample, sample._version
+        self.contamination, self.n_jobs = contamination, n_jobs
+        self._lock = threading.Lock()  # threads reading epsilon at once compute it once
+        self._log_epsilon = None
+
+    def __call__(self, gaussian, accept_current=False):
+        """log epsilon, or None when the sample has changed since (or changes
+        during) the computation.  `accept_current`: take the sample as it is
+        now, when no change is under way (nothing newer will be published)."""
+        with self._lock:
+            if self._log_epsilon is None:
+                version = self.sample._version
+                if version % 2 or (version != self.version and not accept_current):
+                    return None
+                # a snapshot: the sample itself is only read, never compacted, here
+                log_epsilon = self.sample.frozen().quantile(
+                    lambda X: gaussian.log_density(X, self.n_jobs), self.contamination)
+                if self.sample._version != version:
+                    return None
+                self._log_epsilon = log_epsilon
+            return self._log_epsilon
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
 
 class GaussianAnomalyDetector(ParamsMixin):
@@ -140,6 +195,13 @@ class GaussianAnomalyDetector(ParamsMixin):
         number of observed features as degrees of freedom) follow.  A row
         with every cell missing gets log p = 0 (the density of an empty
         vector), tail probability 1.  Fitting always needs complete rows.
+    half_life : float or None, default=None
+        Forgetting, in rows: None weighs every training row alike; h > 0
+        weighs row i of the n seen by :math:`w_i = 2^{-(n-1-i)/h}` (the last
+        row 1, a row h rows older 1/2), in the mean, the (co)variance and
+        epsilon (see Notes).  :meth:`fit` starts again; :meth:`partial_fit`
+        and :meth:`save` / :meth:`load` carry the weights on.  Not with
+        ``robust=True`` or ``shrinkage="ledoit-wolf"``.
     n_jobs : int or None, default=None
         Threads for fitting and scoring.  None or -1: every core this process
         may use (its CPU affinity, capped by a cgroup quota); -k: all but
@@ -184,6 +246,30 @@ class GaussianAnomalyDetector(ParamsMixin):
     feature_names_in_ : ndarray of shape (n_features,)
         Only when fitted on a DataFrame with string column names.
 
+    Notes
+    -----
+    Streaming (:meth:`partial_fit`, :meth:`fit` on chunks, ``fit_file``)
+    keeps the statistics in `statistics_` with a bounded row sample (see
+    :class:`GaussianStatistics`), from which epsilon is the `contamination`
+    quantile over every row seen: exact up to the sample's capacity k
+    (131072 rows for up to 30 features), and beyond it within a standard
+    deviation of about :math:`\sqrt{q(1-q)/k}` in the flagged share.
+
+    With `half_life` h the statistics are exponentially weighted: with
+    :math:`V_1 = \sum_i w_i` and :math:`V_2 = \sum_i w_i^2`,
+
+    .. math::
+
+        \mu = \frac{1}{V_1} \sum_i w_i x_i, \qquad
+        \Sigma = \frac{\sum_i w_i (x_i - \mu)(x_i - \mu)^T}
+                      {V_1 - \text{ddof}\; V_2 / V_1}
+
+    (reliability weights: ``ddof=1`` is unbiased), merged by the weighted
+    update of Chan, Golub and LeVeque after decaying the earlier part by
+    :math:`2^{-n_B/h}`, so :meth:`fit` on X equals :meth:`partial_fit` over
+    its rows in order; epsilon is the weighted quantile of a weighted row
+    sample.
+
     Examples
     --------
     >>> import numpy as np
@@ -198,7 +284,8 @@ class GaussianAnomalyDetector(ParamsMixin):
     def __init__(self, covariance: str = "diagonal", *, contamination: float = 0.1,
                  ddof: int = 0, reg_covar: float = 0.0, variance_floor: float = 0.0,
                  shrinkage: str | float | None = None, robust: bool = False,
-                 missing: str = "error", n_jobs: int | None = None) -> None:
+                 missing: str = "error", half_life: float | None = None,
+                 n_jobs: int | None = None) -> None:
         self.covariance = covariance
         self.contamination = contamination
         self.ddof = ddof
@@ -207,6 +294,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         self.shrinkage = shrinkage
         self.robust = robust
         self.missing = missing
+        self.half_life = half_life
         self.n_jobs = n_jobs
 
     # -- scikit-learn estimator protocol (get_params, set_params: ParamsMixin)
@@ -232,7 +320,39 @@ class GaussianAnomalyDetector(ParamsMixin):
         fitted = self.__dict__.get("_fitted")
         if fitted is None:
             check_is_fitted(self)
+        if fitted.pending_epsilon is not None:
+            fitted = self._resolve_epsilon(fitted)
         return fitted
+
+    def _resolve_epsilon(self, fitted):
+        """`fitted` with its pending epsilon computed, published unless a
+        newer model was published meanwhile.  When the sample has moved on
+        (a partial_fit since), the newest model is resolved instead: a call
+        uses one model and its own threshold, never a mixture."""
+        while True:
+            log_epsilon = fitted.pending_epsilon(fitted.gaussian)
+            if log_epsilon is not None:
+                break
+            newest = self.__dict__.get("_fitted")
+            if newest is None:
+                check_is_fitted(self)
+            if newest is fitted:
+                # the sample changed without a newer model: a partial_fit is
+                # under way (wait for it), or the statistics were changed by hand
+                time.sleep(0)
+                log_epsilon = fitted.pending_epsilon(fitted.gaussian, accept_current=True)
+                if log_epsilon is not None:
+                    break
+                continue
+            fitted = newest
+            if fitted.pending_epsilon is None:
+                return fitted
+        resolved = fitted._replace(log_epsilon=log_epsilon,
+                                   epsilon=float(density_from_log(log_epsilon)),
+                                   pending_epsilon=None)
+        if self.__dict__.get("_fitted") is fitted:
+            self._fitted = resolved
+        return resolved
 
     def _publish(self, fitted):
         self._fitted = fitted  # a single attribute store: atomic for readers
@@ -364,6 +484,14 @@ class GaussianAnomalyDetector(ParamsMixin):
             raise ValueError(
                 f"missing must be one of {_MISSING_POLICIES}, got {self.missing!r}"
             )
+        check_half_life(self.half_life)
+        if self.half_life is not None and self.robust:
+            raise ValueError("half_life cannot be combined with robust=True: the robust fit "
+                             "weighs every training row alike")
+        if self.half_life is not None and self.shrinkage == "ledoit-wolf":
+            raise ValueError("half_life cannot be combined with shrinkage='ledoit-wolf' (its "
+                             "intensity needs every row's fourth moments); use 'oas' or a "
+                             "float")
         check_n_jobs(self.n_jobs)
 
     def fit(self, X: ArrayLike | Chunks, y: object = None) -> GaussianAnomalyDetector:
@@ -378,10 +506,10 @@ class GaussianAnomalyDetector(ParamsMixin):
             (``np.load(path, mmap_mode="r")``), read in blocks of about 16 MiB,
             or as an iterator (e.g. a generator) or a list of 2-D chunks with
             the same number of columns.  Chunked input gives the parameters of
-            the concatenated rows (within about 1e-15 relative), and epsilon
-            from `contamination` over the last rows only (see
-            :meth:`partial_fit`); ``shrinkage="ledoit-wolf"`` needs the whole
-            data and is refused for chunks.
+            the concatenated rows (within about 1e-15 relative), in one pass,
+            and epsilon from `contamination` over every row through the row
+            sample (see :meth:`partial_fit`); ``shrinkage="ledoit-wolf"``
+            needs the whole data and is refused for chunks.
         y : None
             Ignored; present for scikit-learn's API.  Use
             :meth:`tune_threshold` to choose epsilon from labels.
@@ -392,8 +520,10 @@ class GaussianAnomalyDetector(ParamsMixin):
 
         Notes
         -----
-        The statistics behind the parameters are kept in `statistics_`, so
-        :meth:`partial_fit` can continue from them.  The fitted model is
+        The statistics behind the parameters, and their row sample, are kept
+        in `statistics_`, so :meth:`partial_fit` (also after :meth:`save` and
+        :meth:`load`) can continue from them.  `fit` always starts again,
+        forgetting any earlier rows.  The fitted model is
         published whole when the fit is complete: a thread scoring meanwhile
         uses the previous model, and a fit that raises leaves it in place.
 
@@ -436,7 +566,8 @@ class GaussianAnomalyDetector(ParamsMixin):
             _missing.refuse_incomplete_fit(X)
         if self.robust:
             return self._fit_robust(X, names)
-        statistics = GaussianStatistics(self.covariance).update(X, n_jobs=self.n_jobs)
+        statistics = GaussianStatistics(self.covariance, half_life=self.half_life,
+                                        sample=True).update(X, n_jobs=self.n_jobs)
         return self._fit_from(statistics, [X], rows=X, feature_names=names)
 
     def _fit_robust(self, X, names):
@@ -461,6 +592,10 @@ class GaussianAnomalyDetector(ParamsMixin):
         if n_samples < 2 or n_samples <= self.ddof:
             return (f"{type(self).__name__} needs more samples than ddof={self.ddof} and at "
                     f"least 2 to estimate a variance; got n_samples = {n_samples}")
+        if statistics.half_life is not None and not statistics.divisor(self.ddof) > 0:
+            return (f"{type(self).__name__} needs an effective number of rows above "
+                    f"ddof={self.ddof}; with half_life={statistics.half_life} the "
+                    f"{n_samples} rows count as {statistics.effective_n_samples:.6g}")
         if (self.covariance == "full" and n_samples <= n_features and self.reg_covar == 0
                 and not self.shrinkage):
             return (f"The covariance of {n_samples} samples in {n_features} dimensions is "
@@ -484,8 +619,10 @@ class GaussianAnomalyDetector(ParamsMixin):
         reason = self._too_few_rows(statistics)
         if reason is not None:
             raise ValueError(reason)
-        divisor = n_samples - self.ddof
+        divisor = statistics.divisor(self.ddof)
         mean, spread = mean_and_spread(statistics, self.ddof)
+        if statistics.half_life is not None:
+            X = None  # the rows' exact rescaled measure below is unweighted
         if X is not None and not (np.isfinite(spread).all() and np.isfinite(mean).all()):
             # finite rows (the statistics proved it) whose squares overflowed
             mean, spread = exact_mean_and_spread(X, self.covariance, self.ddof,
@@ -512,8 +649,12 @@ class GaussianAnomalyDetector(ParamsMixin):
             variances = np.maximum(spread, self.variance_floor) + self.reg_covar
             return diagonal_gaussian(mean, variances, feature_names,
                                      remedies=self._remedies()), None
-        mle_covariance = spread if divisor == n_samples else spread * (divisor / n_samples)
-        shrinkage = self._shrinkage_intensity(n_samples, mean, mle_covariance, X)
+        total = statistics.divisor(0)
+        mle_covariance = spread if divisor == total else spread * (divisor / total)
+        # OAS's closed form counts rows: with forgetting, the effective ones
+        shrinkage = self._shrinkage_intensity(
+            n_samples if statistics.half_life is None else statistics.effective_n_samples,
+            mean, mle_covariance, X)
         covariance = _shrinkage.shrink(spread, shrinkage)
         covariance[np.diag_indices(n_features)] += self.reg_covar
         gaussian = full_gaussian(mean, covariance, feature_names, remedies=self._remedies(),
@@ -539,12 +680,11 @@ class GaussianAnomalyDetector(ParamsMixin):
             )
 
     def _fit_chunks(self, chunks):
-        """fit over an iterable of 2-D chunks; epsilon from the last rows."""
+        """fit over an iterable of 2-D chunks, in one pass; epsilon from the
+        row sample the statistics keep of every row."""
         self._refuse_data_dependent_shrinkage("chunked input")
-        statistics = GaussianStatistics(self.covariance)
-        # the last rows seen (about one block), for the contamination quantile
-        recent, n_recent, n_chunks = collections.deque(), 0, 0
-        names = None
+        statistics = GaussianStatistics(self.covariance, half_life=self.half_life, sample=True)
+        names, n_chunks = None, 0
         for index, chunk in enumerate(chunks):
             n_chunks += 1
             if index == 0:  # a DataFrame's column names, as an in-memory fit keeps them
@@ -554,70 +694,109 @@ class GaussianAnomalyDetector(ParamsMixin):
                 statistics.update(chunk, n_jobs=self.n_jobs)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"chunk {index} of X: {exc}") from exc
-            if chunk.shape[0]:
-                recent.append(chunk)
-                n_recent += chunk.shape[0]
-                while n_recent - recent[0].shape[0] >= self._threshold_rows(chunk):
-                    n_recent -= recent.popleft().shape[0]
         if statistics.n_samples == 0:
             raise ValueError(
                 f"X holds no rows: fit was given {n_chunks} chunk(s) and all were empty"
             )
-        self._fit_from(statistics, list(recent), self._threshold_rows(recent[-1]),
-                       feature_names=names)
+        self._fit_from(statistics, None, feature_names=names)
         return self
 
-    @staticmethod
-    def _threshold_rows(chunk):
-        """How many of the last rows of a chunked fit give epsilon."""
-        return _blocks.default_block_rows(chunk.shape[1], block_bytes=_blocks.THRESHOLD_BYTES)
-
     def fit_statistics(self, statistics: GaussianStatistics,
-                       X_threshold: ArrayLike) -> GaussianAnomalyDetector:
-        """Fit from merged statistics, with epsilon from `contamination` over
-        the rows `X_threshold`.
+                       X_threshold: ArrayLike | None = None, *,
+                       feature_names: ArrayLike | None = None) -> GaussianAnomalyDetector:
+        """Fit from merged statistics; epsilon is the `contamination` quantile
+        over their row sample, or over the rows `X_threshold`.
 
         The entry point for fits whose rows are not in one place (Dask, files):
         `statistics` (a :class:`GaussianStatistics` of this detector's
-        `covariance` kind) summarise every training row; `X_threshold`, an
-        array of some of them, gives the epsilon quantile.
+        `covariance` kind and `half_life`) summarise every training row.
+        Built with ``sample=True`` (each part's first chunk numbered by its
+        `first_row`, the parts merged), they carry a row sample of every row,
+        and epsilon comes from it as in a chunked :meth:`fit`: equal to one
+        pass over the same rows, whatever the partitioning.  Otherwise
+        `X_threshold`, an array of some training rows, gives the quantile.
+
+        Parameters
+        ----------
+        statistics : GaussianStatistics
+        X_threshold : array-like of shape (n_rows, n_features) or None
+            Required when `statistics` keep no sample; when given it is
+            used instead of the sample.
+        feature_names : array-like of str of shape (n_features,) or None
+            The columns' names (a Dask DataFrame's columns): set as
+            `feature_names_in_` and named in the fit's errors, as a fit on a
+            pandas DataFrame with these columns sets and names them.
 
         Returns
         -------
         self
+
+        Notes
+        -----
+        The statistics are kept as `statistics_` (the detector's own copy),
+        so :meth:`partial_fit` and :meth:`save` continue from them.
         """
         check_params_for_statistics(self, "fit_statistics")
         if not isinstance(statistics, GaussianStatistics) or statistics.kind != self.covariance:
             raise TypeError(
                 f"statistics must be GaussianStatistics of kind {self.covariance!r}, got "
                 f"{statistics!r}")
+        if statistics.half_life != (None if self.half_life is None else float(self.half_life)):
+            raise ValueError(
+                f"the statistics have half_life={statistics.half_life} but the detector "
+                f"half_life={self.half_life}; build them with the detector's half_life")
         if statistics.n_samples == 0:
             raise ValueError("the statistics hold no rows")
+        if feature_names is not None:
+            feature_names = np.asarray(feature_names, dtype=object)
+            if feature_names.shape != (statistics.n_features,) or not all(
+                    isinstance(name, str) for name in feature_names):
+                raise ValueError(
+                    f"feature_names must be {statistics.n_features} strings, one per feature "
+                    f"of the statistics; got {feature_names!r}")
+        statistics = statistics.copy()
+        if X_threshold is None:
+            if statistics.sample is None:
+                raise ValueError(
+                    "fit_statistics needs X_threshold, rows to take epsilon from, when the "
+                    "statistics keep no row sample (build them with sample=True)")
+            self._fit_from(statistics, None, feature_names=feature_names)
+            return self
         X_threshold = check_array(X_threshold, name="X_threshold", ensure_finite=False)
         check_n_features(X_threshold, statistics.n_features, type(self).__name__)
-        self._fit_from(statistics, [X_threshold])
+        self._fit_from(statistics, [X_threshold], feature_names=feature_names)
         return self
 
-    def _fit_from(self, statistics, threshold_chunks, n_threshold_rows=None, *,
-                  rows=None, feature_names=None, robust=None):
+    def _fit_from(self, statistics, threshold_chunks, *, rows=None, feature_names=None,
+                  robust=None):
         """Fit from merged statistics (of at least one row), with epsilon the
-        `contamination` quantile of the log-densities of the last
-        `n_threshold_rows` (all by default) of `threshold_chunks` (validated
-        2-D arrays).  `rows`: all the training rows when they are in memory,
-        as _gaussian_from takes them.  Publishes the model only when all of
-        it is computed (a failed fit leaves the previous model in place);
-        returns the threshold rows' log-densities.  `robust`: the RobustFit
-        whose support `statistics` summarise."""
+        `contamination` quantile of the log-densities of `threshold_chunks`
+        (validated 2-D arrays: all the training rows of an in-memory fit, in
+        order, or rows given for the threshold), or when None of the
+        statistics' row sample.  With forgetting the quantile of an
+        in-memory fit's rows weighs row i of n by 2^{-(n-1-i)/h}.  `rows`:
+        all the training rows when they are in memory, as _gaussian_from
+        takes them.  Publishes the model only when all of it is computed (a
+        failed fit leaves the previous model in place); returns the
+        threshold rows' log-densities (None from a sample).  `robust`: the
+        RobustFit whose support `statistics` summarise."""
         gaussian, shrinkage = self._gaussian_from(
             statistics, feature_names, rows,
             1.0 if robust is None else robust.reweighted_consistency)
-        # scored chunk by chunk: no copy of the rows themselves
-        scored = [gaussian.log_density(chunk, self.n_jobs) for chunk in threshold_chunks]
-        log_density = scored[0] if len(scored) == 1 else np.concatenate(scored)
-        threshold_scores = log_density
-        if n_threshold_rows is not None:
-            threshold_scores = log_density[-n_threshold_rows:]
-        log_epsilon = contamination_quantile(threshold_scores, self.contamination)
+        if threshold_chunks is None:
+            log_density = None
+            log_epsilon = statistics.sample.quantile(
+                lambda X: gaussian.log_density(X, self.n_jobs), self.contamination)
+        else:
+            # scored chunk by chunk: no copy of the rows themselves
+            scored = [gaussian.log_density(chunk, self.n_jobs) for chunk in threshold_chunks]
+            log_density = scored[0] if len(scored) == 1 else np.concatenate(scored)
+            if self.half_life is None or rows is None:
+                log_epsilon = contamination_quantile(log_density, self.contamination)
+            else:  # an in-memory fit with forgetting: every row, weighted
+                index = np.arange(log_density.shape[0], dtype=np.int64)
+                log_epsilon = sample_quantile(log_density, index, -np.inf,
+                                              float(self.half_life), self.contamination)
         self.statistics_ = statistics
         self._publish(_Fitted(gaussian, log_epsilon, float(density_from_log(log_epsilon)),
                               None, feature_names, shrinkage, robust))
@@ -626,10 +805,11 @@ class GaussianAnomalyDetector(ParamsMixin):
     def set_contamination_threshold(self, log_density: ArrayLike) -> GaussianAnomalyDetector:
         """Set epsilon to the `contamination` quantile of `log_density`.
 
-        A fit on chunks takes epsilon from its last rows only; scoring every
-        training row in a second pass and passing the scores here gives the
-        epsilon of an in-memory fit on the same rows (whose parameters agree
-        within about 1e-15 relative).
+        A fit on chunks takes epsilon from its row sample (exact up to its
+        capacity, see :class:`GaussianStatistics`); scoring every training
+        row in a second pass and passing the scores here gives the exact
+        quantile of an in-memory fit on the same rows (whose parameters
+        agree within about 1e-15 relative) at any size.
 
         Parameters
         ----------
@@ -659,7 +839,9 @@ class GaussianAnomalyDetector(ParamsMixin):
         merged with the chunk's by the pairwise update of Chan, Golub and
         LeVeque, so after any split of the data into chunks (one row each
         included) the parameters equal those of :meth:`fit` on the
-        concatenation within about 1e-15 relative.
+        concatenation within about 1e-15 relative.  With `half_life` the
+        statistics are exponentially weighted (see the class's Notes), and
+        :meth:`fit` on X equals partial_fit over X's rows in order.
 
         Parameters
         ----------
@@ -680,19 +862,25 @@ class GaussianAnomalyDetector(ParamsMixin):
           rows are only accumulated and the model stays unfitted.
         - Epsilon: a threshold chosen by :meth:`tune_threshold` is kept
           (re-tune once the model has moved).  Otherwise epsilon is the
-          `contamination` quantile of this chunk's log-densities under the
-          updated model, an estimate of the training quantile that is only
-          as good as the chunk is large and representative; with labelled
-          data, prefer :meth:`tune_threshold`.
+          `contamination` quantile of every row seen so far, estimated from
+          the bounded row sample the statistics keep (``statistics_.sample``,
+          see :class:`GaussianStatistics`) scored under the updated model:
+          exact while at most its capacity of rows (131072 for up to 30
+          features) were seen, and then within about
+          ``sqrt(q (1 - q) / capacity)`` of the share q.  It is computed when
+          first read (by a scoring call or an attribute), not after every
+          chunk.
         - ``shrinkage="ledoit-wolf"`` raises ValueError: its intensity needs
           fourth moments the statistics do not keep; ``"oas"`` and a fixed
           intensity work.
         - Statistics that define no density (a constant feature, a singular
           covariance) raise ValueError and leave the model unfitted; the rows
           stay in `statistics_`, so later chunks can make it estimable.
-        - Changing `covariance` between calls raises ValueError; call
-          :meth:`fit` to start again.  A model read by :meth:`load` has no
-          statistics and raises ValueError (pickle keeps them).
+        - Changing `covariance` or `half_life` between calls raises
+          ValueError; call :meth:`fit` to start again.  A model read by
+          :meth:`load` continues from the statistics the file stores; files
+          of format version 1, models built by :meth:`from_parameters` and
+          robust fits have none and raise ValueError.
         """
         self._validate_params()
         _robust.refuse_streaming(self.robust, "partial_fit")
@@ -703,18 +891,31 @@ class GaussianAnomalyDetector(ParamsMixin):
         statistics = getattr(self, "statistics_", None)
         previous = self.__dict__.get("_fitted")
         if statistics is None and previous is not None:
+            if getattr(self, "_format_version", None) == 1:
+                raise ValueError(
+                    "This model was loaded from a model file of format version 1, which "
+                    "predates streaming state: it cannot resume with partial_fit. Call fit "
+                    "on the training rows (and save again to write a resumable file)")
             raise ValueError(
                 "This model has parameters but not the statistics partial_fit continues "
-                "from (GaussianAnomalyDetector.load does not keep them): call fit to "
-                "start again, or keep the fitted detector by pickle"
-            )
+                "from (a model built by from_parameters, a robust fit, or one loaded from "
+                "a file without them): call fit to start again")
+        half_life = None if self.half_life is None else float(self.half_life)
         if statistics is None:
-            statistics = GaussianStatistics(self.covariance)
+            statistics = GaussianStatistics(self.covariance, half_life=half_life, sample=True)
         elif statistics.kind != self.covariance:
             raise ValueError(
                 f"covariance is {self.covariance!r} but the statistics accumulated so far "
                 f"are {statistics.kind!r}; call fit to start a new model"
             )
+        elif statistics.half_life != half_life:
+            raise ValueError(
+                f"half_life is {self.half_life!r} but the statistics accumulated so far "
+                f"have half_life={statistics.half_life!r}; call fit to start a new model")
+        elif not statistics._keeps_sample:
+            raise ValueError(
+                "the statistics accumulated so far keep no row sample to take epsilon from; "
+                "call fit, or fit_statistics with statistics built with sample=True")
         if statistics.n_features is not None:
             check_n_features(X, statistics.n_features, type(self).__name__)
         # in place: a chunk that fails validation leaves the statistics as they were
@@ -729,16 +930,14 @@ class GaussianAnomalyDetector(ParamsMixin):
             self.__dict__.pop("_fitted", None)
             raise
         threshold = previous.threshold if previous is not None else None
+        pending = None
         if threshold is not None:  # a tuned threshold is kept
             log_epsilon, epsilon = previous.log_epsilon, previous.epsilon
-        elif X.shape[0]:
-            log_epsilon = contamination_quantile(gaussian.log_density(X, self.n_jobs), self.contamination)
-            epsilon = float(density_from_log(log_epsilon))
-        elif previous is not None:  # an empty chunk: keep the epsilon
-            log_epsilon, epsilon = previous.log_epsilon, previous.epsilon
-        else:
+        else:  # every row seen, through the sample: computed when first needed
             log_epsilon, epsilon = -np.inf, 0.0
-        self._publish(_Fitted(gaussian, log_epsilon, epsilon, threshold, names, shrinkage))
+            pending = _PendingEpsilon(statistics.sample, self.contamination, self.n_jobs)
+        self._publish(_Fitted(gaussian, log_epsilon, epsilon, threshold, names, shrinkage,
+                              pending_epsilon=pending))
         return self
 
     def _shrinkage_intensity(self, n_samples, mean, mle_covariance, X=None):
@@ -1092,7 +1291,11 @@ class GaussianAnomalyDetector(ParamsMixin):
 
         The file holds float64 arrays and JSON metadata (package version,
         model kind, parameters, feature names, epsilon), and is read back by
-        :meth:`load` without pickle.  `threshold_` (the curves of the last
+        :meth:`load` without pickle.  It also holds the streaming state (the
+        statistics, their row sample and, with `half_life`, the weights), so
+        ``load(path).partial_fit(more)`` continues the fit as if it had never
+        stopped (robust fits and models built by :meth:`from_parameters` have
+        none).  `threshold_` (the curves of the last
         tuning) is not saved; the threshold itself is.  Pickling the detector
         also works, but unpickling runs code from the file: never unpickle a
         file you do not trust.
@@ -1112,6 +1315,12 @@ class GaussianAnomalyDetector(ParamsMixin):
             When the file is truncated, tampered with, of another format
             version, or holds parameters no Gaussian has; no code in the file
             is ever executed.
+
+        Notes
+        -----
+        Files of format version 1 (gaussext 0.1) load and score as they did;
+        they hold no streaming state, so :meth:`partial_fit` on the loaded
+        model raises ValueError (call :meth:`fit`).
         """
         return _persistence.load(cls, path)
 

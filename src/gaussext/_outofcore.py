@@ -54,9 +54,14 @@ def fit_file(detector: GaussianAnomalyDetector, path: Path, *, block_rows: int |
     """Fit `detector` on the rows of a ``.npy`` file, one block of rows at a time.
 
     Equivalent to ``detector.fit(np.load(path))`` (parameters within about
-    1e-15 relative), with memory bounded by about two blocks whatever the
-    file's size.  Epsilon is the `contamination` quantile of the last block of
-    rows; use :func:`tune_file` for a threshold chosen on labelled data.
+    1e-15 relative), with memory bounded by about two blocks and the row
+    sample whatever the file's size.  Epsilon is the `contamination` quantile
+    over every row of the file, from the bounded row sample the statistics
+    keep (exact for files of at most its capacity of rows, 131072 for up to
+    30 features; beyond, within about ``sqrt(q (1 - q) / capacity)`` in the
+    flagged share, see :class:`~gaussext.GaussianStatistics`); use
+    :func:`tune_file` for a threshold chosen on labelled data.  The model
+    saved afterwards can continue with ``partial_fit``.
 
     Parameters
     ----------

@@ -21,6 +21,22 @@ fields, both or neither, so that uncalibrated files are unchanged (see
 CALIBRATION_FIELDS): the member ``calibration_scores`` (the sorted calibration
 log-densities, float64 of shape (n_calibration,)) and the metadata key
 ``false_alarm_rate`` (alpha, in (0, 1)).
+
+Format version 2 adds the streaming state, so that ``load(path).partial_fit``
+continues the fit (all of these or none; robust fits and models built by
+``from_parameters`` have none): the members ``stream_shift`` and
+``stream_mean`` (the statistics' shift, their first row, and the mean relative
+to it, float64 (d,)), ``stream_scatter`` (the centred co-moment, float64 of
+the spread's shape, symmetric), ``sample_rows`` (float64 or float32 (m, d))
+and ``sample_index`` (their global row numbers, int64 (m,), increasing), and
+the metadata key ``stream`` (see STREAM_KEYS): the row count, the first row's
+number, the sums of the weights and of their squares (null without
+half_life), the sample's capacity and the highest priority it discarded
+(null while it keeps every row).  Every value is checked against the others
+(m = min(n_samples, capacity), the row numbers within the rows seen and
+above the discarded priority, the model's mean equal to shift + mean, ...).
+Version 1 files (no ``half_life`` parameter, no streaming state) still load
+and score; partial_fit on them raises ValueError.
 """
 
 import json
@@ -33,14 +49,26 @@ import zipfile
 import numpy as np
 
 from gaussext._files import atomic_output
+from gaussext._sample import RowSample, default_capacity, row_priorities
+from gaussext._statistics import GaussianStatistics
 from gaussext._validation import check_is_fitted
 
-__all__ = ["CALIBRATION_FIELDS", "FORMAT", "FORMAT_VERSION", "load", "save"]
+__all__ = ["CALIBRATION_FIELDS", "FORMAT", "FORMAT_VERSION", "STREAM_KEYS", "STREAM_MEMBERS",
+           "load", "save"]
 
 FORMAT = "gaussext-model"
 # What calibrate() adds, (member name, metadata key): both or neither.
 CALIBRATION_FIELDS = ("calibration_scores", "false_alarm_rate")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
+# The streaming state of version 2: these members and the metadata key "stream"
+# (a dict of STREAM_KEYS), all or none.
+STREAM_MEMBERS = ("stream_shift", "stream_mean", "stream_scatter", "sample_rows",
+                  "sample_index")
+STREAM_KEYS = ("n_samples", "first_row", "weight", "weight_squared", "sample_capacity",
+               "sample_threshold")
+# Row numbers up to 2^62: row_priorities' int64 arithmetic never overflows.
+_MAX_ROW = 1 << 62
 
 _ARRAYS = ("mean", "spread", "log_epsilon", "epsilon")
 _MEMBERS = ("metadata", *_ARRAYS)
@@ -91,8 +119,47 @@ def save(detector, path):
     }
     if calibrated:
         arrays["calibration_scores"] = detector.calibration_scores_
+    statistics = _resumable_statistics(detector)
+    if statistics is not None:
+        metadata["stream"], stream_arrays = _stream_state(statistics)
+        arrays.update(stream_arrays)
+        arrays["metadata"] = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
     with atomic_output(path) as handle:
         np.savez(handle, **arrays)
+
+
+def _resumable_statistics(detector):
+    """The statistics partial_fit would continue from, or None (robust fits,
+    models without statistics or without a row sample)."""
+    statistics = getattr(detector, "statistics_", None)
+    if (statistics is None or detector.robust or statistics.sample is None
+            or statistics.n_samples == 0 or statistics.kind != detector.covariance
+            or statistics.half_life != (None if detector.half_life is None
+                                        else float(detector.half_life))):
+        return None
+    return statistics
+
+
+def _stream_state(statistics):
+    """(metadata "stream" dict, {member: array}) of resumable statistics."""
+    rows, index, threshold = statistics.sample.view()
+    weighted = statistics.half_life is not None
+    state = {
+        "n_samples": int(statistics.n_samples),
+        "first_row": int(statistics.first_row),
+        "weight": float(statistics._weight) if weighted else None,
+        "weight_squared": float(statistics._weight_squared) if weighted else None,
+        "sample_capacity": int(statistics.sample.capacity),
+        "sample_threshold": None if threshold == -np.inf else float(threshold),
+    }
+    arrays = {
+        "stream_shift": statistics._shift,
+        "stream_mean": statistics._relative_mean,
+        "stream_scatter": statistics.scatter,  # symmetric: the kernel keeps the upper half
+        "sample_rows": rows,
+        "sample_index": index,
+    }
+    return state, arrays
 
 
 class _Refused(Exception):
@@ -110,8 +177,10 @@ def _members(archive, file_size):
     infos = archive.infolist()
     names = sorted(info.filename for info in infos)
     expected = sorted(f"{name}.npy" for name in _MEMBERS)
-    calibrated = sorted([*expected, f"{CALIBRATION_FIELDS[0]}.npy"])
-    if names != expected and names != calibrated:
+    optional = [f"{CALIBRATION_FIELDS[0]}.npy"], [f"{name}.npy" for name in STREAM_MEMBERS]
+    allowed = [sorted(expected + extra) for extra in
+               ([], optional[0], optional[1], optional[0] + optional[1])]
+    if names not in allowed:
         shown = names if len(names) <= 10 else [*names[:10], f"... ({len(names)} members)"]
         raise _Refused(f"it holds {shown}, expected {expected}")
     members = {}
@@ -176,20 +245,44 @@ def _expected_layout(headers):
     return layout
 
 
+def _stream_layout(headers):
+    """{member: (dtype kind, itemsize, shape)} of the streaming state, once
+    the mean's and the spread's headers are checked."""
+    d, spread_shape = headers["mean"][0][0], headers["spread"][0]
+    layout = {"stream_shift": ("f", 8, (d,)), "stream_mean": ("f", 8, (d,)),
+              "stream_scatter": ("f", 8, spread_shape)}
+    rows_shape, rows_dtype = headers["sample_rows"][0], headers["sample_rows"][2]
+    if len(rows_shape) != 2 or rows_shape[0] < 1 or rows_shape[1] != d:
+        raise _Refused(f"sample_rows has shape {rows_shape}, expected (n_rows, {d}) with "
+                       "at least one row")
+    # float32 rows stay float32 (the sample of float32 data is scored as it is)
+    itemsize = 4 if rows_dtype.kind == "f" and rows_dtype.itemsize == 4 else 8
+    layout["sample_rows"] = ("f", itemsize, rows_shape)
+    layout["sample_index"] = ("i", 8, (rows_shape[0],))
+    return layout
+
+
 def _checked_headers(archive, members):
     """Each member's header, checked against the layout and its byte count."""
     headers = {name: _member_header(archive, info) for name, info in members.items()}
-    for name, (kind, itemsize, shape) in _expected_layout(headers).items():
+    _check_layout(_expected_layout(headers), headers, members)
+    if STREAM_MEMBERS[0] in headers:
+        _check_layout(_stream_layout(headers), headers, members)
+    return headers
+
+
+def _check_layout(layout, headers, members):
+    """Each member's header against its layout, and its byte count."""
+    for name, (kind, itemsize, shape) in layout.items():
         found_shape, _, dtype, header_bytes = headers[name]
         if dtype.kind != kind or dtype.itemsize != itemsize or found_shape != shape:
-            expected = "float64" if kind == "f" else "uint8"
+            expected = {"f": f"float{8 * itemsize}", "u": "uint8", "i": "int64"}[kind]
             raise _Refused(f"{name} has dtype {dtype} and shape {found_shape}, expected "
                            f"{expected} {shape}")
         data_bytes = math.prod(shape) * itemsize
         if members[name].file_size != header_bytes + data_bytes:
             raise _Refused(f"member {name}.npy holds {members[name].file_size} bytes, but its "
                            f"header describes {header_bytes + data_bytes}")
-    return headers
 
 
 def _read_member(archive, info, header):
@@ -264,12 +357,14 @@ def _parse_metadata(text):
         raise _Refused(f"its metadata is not JSON ({exc})") from exc
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise _Refused("its metadata does not name the gaussext model format")
-    if metadata.get("format_version") != FORMAT_VERSION:
+    version = metadata.get("format_version")
+    if not (_is_int(version) and version in _READABLE_VERSIONS):
         raise _Refused(f"format version {metadata.get('format_version')!r} (written by "
                        f"gaussext {metadata.get('gaussext_version')!r}); this gaussext "
-                       f"reads version {FORMAT_VERSION}")
+                       f"reads versions {', '.join(map(str, _READABLE_VERSIONS))}")
     missing = sorted(_METADATA_FIELDS - set(metadata))
-    unknown = sorted(set(metadata) - _METADATA_FIELDS - {CALIBRATION_FIELDS[1]})
+    optional = {CALIBRATION_FIELDS[1]} | ({"stream"} if version >= 2 else set())
+    unknown = sorted(set(metadata) - _METADATA_FIELDS - optional)
     if missing or unknown:
         raise _Refused(f"its metadata lacks field(s) {missing} and has unknown field(s) "
                        f"{unknown}")
@@ -347,6 +442,91 @@ def _check_calibration(metadata, arrays):
         raise _Refused("calibration_scores and false_alarm_rate go together: got only one")
 
 
+def _check_stream(metadata, arrays, half_life):
+    """The streaming state: present in full or absent, each value in range and
+    consistent with the others and with the model."""
+    has_members = [name in arrays for name in STREAM_MEMBERS]
+    if any(has_members) != ("stream" in metadata) or any(has_members) != all(has_members):
+        raise _Refused(f"its streaming state is incomplete: the members {list(STREAM_MEMBERS)} "
+                       "and the metadata key 'stream' go together")
+    if "stream" not in metadata:
+        return
+    state = metadata["stream"]
+    if not isinstance(state, dict) or set(state) != set(STREAM_KEYS):
+        shown = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise _Refused(f"its streaming state holds {shown}, expected {sorted(STREAM_KEYS)}")
+    n_samples, first_row = state["n_samples"], state["first_row"]
+    if not (_is_int(n_samples) and 1 <= n_samples <= _MAX_ROW):
+        raise _Refused(f"its streaming state's n_samples = {n_samples!r} is not a positive "
+                       "integer")
+    if not (_is_int(first_row) and 0 <= first_row <= _MAX_ROW - n_samples):
+        raise _Refused(f"its streaming state's first_row = {first_row!r} is not an integer "
+                       f"in [0, 2^62 - n_samples]")
+    weight, weight_squared = state["weight"], state["weight_squared"]
+    if half_life is None:
+        if weight is not None or weight_squared is not None:
+            raise _Refused("its streaming state has weights but the model no half_life")
+    elif not (_is_real(weight) and _is_real(weight_squared)
+              and 1.0 <= weight_squared <= weight <= n_samples
+              and weight * weight >= weight_squared):
+        raise _Refused(f"its streaming state's weights ({weight!r}, {weight_squared!r}) are "
+                       "not sums of row weights in (0, 1] with the last 1 (1 <= weight_squared "
+                       "<= weight <= n_samples)")
+    d = arrays["mean"].shape[0]
+    capacity = state["sample_capacity"]
+    if not (_is_int(capacity) and 1 <= capacity <= default_capacity(d)):
+        raise _Refused(f"its sample capacity {capacity!r} is not an integer in [1, "
+                       f"{default_capacity(d)}] for {d} features")
+    rows, index = arrays["sample_rows"], arrays["sample_index"]
+    if rows.shape[0] != min(n_samples, capacity):
+        raise _Refused(f"its row sample holds {rows.shape[0]} rows, but {n_samples} rows seen "
+                       f"with a capacity of {capacity} keep {min(n_samples, capacity)}")
+    threshold = state["sample_threshold"]
+    if (threshold is None) != (n_samples <= capacity) or not (
+            threshold is None or (_is_real(threshold) and math.isfinite(threshold))):
+        raise _Refused(f"its sample's discarded priority {threshold!r} should be "
+                       + ("null: no row was discarded" if n_samples <= capacity
+                          else "a finite number: rows were discarded"))
+    # parts merged without forgetting need not be consecutive: row numbers
+    # may run beyond first_row + n_samples, never below first_row
+    if not (np.all(np.diff(index) > 0) and index[0] >= first_row and index[-1] < _MAX_ROW):
+        raise _Refused(f"its sample's row numbers are not increasing from its first row, "
+                       f"{first_row}, and below 2^62")
+    if threshold is not None and not row_priorities(index, half_life).min() > threshold:
+        raise _Refused("its row sample holds a row of lower priority than one it discarded")
+    shift, relative, scatter = (arrays[name] for name in STREAM_MEMBERS[:3])
+    if not all(np.all(np.isfinite(a)) for a in (shift, relative, scatter, rows)):
+        raise _Refused("its streaming statistics or row sample hold NaN or infinity")
+    diagonal = scatter if scatter.ndim == 1 else np.diagonal(scatter)
+    if np.any(diagonal < 0) or (scatter.ndim == 2 and not np.array_equal(scatter, scatter.T)):
+        raise _Refused("its streaming scatter is not a (symmetric) matrix of non-negative "
+                       "sums of squares")
+    with np.errstate(over="ignore", invalid="ignore"):
+        implied_mean = shift + relative
+    if not np.array_equal(implied_mean, arrays["mean"]):
+        raise _Refused("its streaming statistics' mean (stream_shift + stream_mean) is not "
+                       "the model's mean")
+
+
+def _statistics_from(metadata, arrays, kind, half_life):
+    """The GaussianStatistics a checked streaming state describes."""
+    state = metadata["stream"]
+    statistics = GaussianStatistics(kind, arrays["mean"].shape[0], half_life=half_life,
+                                    sample=state["sample_capacity"])
+    statistics.n_samples, statistics.first_row = state["n_samples"], state["first_row"]
+    statistics._shift = arrays["stream_shift"]
+    statistics._relative_mean = arrays["stream_mean"]
+    statistics._scatter = arrays["stream_scatter"]
+    if half_life is not None:
+        statistics._weight = float(state["weight"])
+        statistics._weight_squared = float(state["weight_squared"])
+    threshold = state["sample_threshold"]
+    statistics.sample = RowSample.from_arrays(
+        arrays["sample_rows"], arrays["sample_index"],
+        -np.inf if threshold is None else threshold, half_life, state["sample_capacity"])
+    return statistics
+
+
 def _check_arrays(arrays):
     mean, spread = arrays["mean"], arrays["spread"]
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(spread))):
@@ -369,16 +549,26 @@ def load(cls, path):
     try:
         text, arrays = _read_archive(path)
         metadata = _parse_metadata(text)
-        _check_params(metadata["params"], set(cls().get_params()) - {"n_jobs"})
+        names = set(cls().get_params()) - {"n_jobs"}
+        version = metadata["format_version"]
+        # version 1 predates half_life
+        _check_params(metadata["params"], names - {"half_life"} if version == 1 else names)
         _check_fields(metadata, arrays["mean"].shape[0], arrays["spread"].ndim)
         _check_arrays(arrays)
         _check_calibration(metadata, arrays)
+        half_life = metadata["params"].get("half_life")
+        if not (half_life is None or (_is_real(half_life) and math.isfinite(half_life)
+                                      and half_life > 0)):
+            raise _Refused(f"parameter half_life = {half_life!r} is not null or a positive "
+                           "number of rows")
+        half_life = None if half_life is None else float(half_life)
+        _check_stream(metadata, arrays, half_life)
     except _Refused as exc:
         raise _model_error(path, str(exc)) from None
     # files from version 0.1 carry the saving machine's n_jobs: not ours to use
     params = {name: value for name, value in metadata["params"].items() if name != "n_jobs"}
     try:
-        return cls.from_parameters(
+        detector = cls.from_parameters(
             arrays["mean"], arrays["spread"], log_epsilon=float(arrays["log_epsilon"]),
             epsilon=float(arrays["epsilon"]), feature_names=metadata["feature_names"],
             shrinkage_intensity=metadata["shrinkage"],
@@ -386,3 +576,9 @@ def load(cls, path):
             false_alarm_rate=metadata.get(CALIBRATION_FIELDS[1]), **params)
     except (TypeError, ValueError) as exc:
         raise _model_error(path, str(exc)) from None
+    if "stream" in metadata:
+        detector.statistics_ = _statistics_from(metadata, arrays, detector.covariance,
+                                                half_life)
+    # partial_fit says why a file of version 1 cannot resume
+    detector._format_version = metadata["format_version"]
+    return detector

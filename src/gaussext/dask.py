@@ -24,8 +24,9 @@ is costly to compute and is used more than once.
 What crosses the network:
 
 - :func:`fit`: one :class:`~gaussext.GaussianStatistics` per chunk of rows,
-  O(d) numbers (diagonal) or O(d^2) (full), merged pairwise in a tree, plus
-  the last non-empty chunk of rows, from which epsilon is taken;
+  O(d) numbers (diagonal) or O(d^2) (full) and a bounded row sample (at
+  most 32 MiB, see :class:`~gaussext.GaussianStatistics`), merged pairwise
+  in a tree; epsilon is taken from the merged sample;
 - :func:`score_samples`, :func:`predict`: the fitted model to each task
   (O(d^2)), scores back only when computed;
 - :func:`select_threshold`: the anomalies' scores (few) to the client and
@@ -234,14 +235,16 @@ def _located(call, rows, start, name="X"):
 # -- fit ---------------------------------------------------------------------
 
 
-def _chunk_statistics(block, kind, n_features, n_jobs, start):
+def _chunk_statistics(block, kind, n_features, half_life, n_jobs, start):
     """The statistics of one chunk of rows, whose first row is row `start` of
-    the whole input."""
+    the whole input, with their row sample drawn by global row number (so the
+    merged sample is the one a single pass over X keeps)."""
     rows = _numeric_block(block, start)
-    statistics = GaussianStatistics(kind, n_features)
+    statistics = GaussianStatistics(kind, n_features, half_life=half_life, sample=True)
     if rows.shape[0] == 0:
-        return statistics
-    return _located(lambda chunk: statistics.update(chunk, n_jobs=n_jobs), rows, start)
+        return statistics  # the identity of merge
+    return _located(
+        lambda chunk: statistics.update(chunk, first_row=start, n_jobs=n_jobs), rows, start)
 
 
 def _merge(left, right):
@@ -256,23 +259,6 @@ def _tree_reduce(parts, merge):
         paired = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
         parts = paired + ([parts[-1]] if len(parts) % 2 else [])
     return parts[0]
-
-
-def _fit_detector(detector, statistics, threshold_rows, feature_names):
-    """Publish the model of the merged `statistics` of every training row,
-    with epsilon the `contamination` quantile of `threshold_rows`' log-densities.
-
-    The one place that decides where a Dask fit's epsilon comes from (and the
-    only call into the estimator's fitting), as ``fit_statistics`` does plus
-    the DataFrame's feature names, which are also named in the fit's errors
-    (a feature of zero variance) as an in-memory fit names them.
-    """
-    if statistics.n_samples == 0:
-        raise ValueError("the statistics hold no rows")
-    threshold_rows = check_array(threshold_rows, name="X", ensure_finite=False)
-    check_n_features(threshold_rows, statistics.n_features, type(detector).__name__)
-    detector._fit_from(statistics, [threshold_rows], feature_names=feature_names)
-    return detector
 
 
 def fit(X, covariance="diagonal", **params):
@@ -304,9 +290,13 @@ def fit(X, covariance="diagonal", **params):
     Returns
     -------
     GaussianAnomalyDetector
-        Fitted.  Epsilon is the `contamination` quantile of the log-densities
-        of the last non-empty chunk of rows; choose it on labelled data with
-        :func:`tune_threshold` for an exact F1 optimum.
+        Fitted.  Epsilon is the `contamination` quantile of the training
+        rows' log-densities, taken over the merged row sample of every chunk
+        (see :class:`~gaussext.GaussianStatistics`): the epsilon a chunked
+        in-memory fit of the same rows gets, whatever the partitioning.  The
+        detector keeps the merged statistics, so it can go on with
+        ``partial_fit`` or be saved and resumed.  Choose epsilon on labelled
+        data with :func:`tune_threshold` for an exact F1 optimum.
 
     Raises
     ------
@@ -324,16 +314,15 @@ def fit(X, covariance="diagonal", **params):
         raise ValueError("X holds no rows: at least 2 are needed to fit")
     chunk_statistics = dask.delayed(_chunk_statistics, pure=True)
     # Each chunk's task knows the global index of its first row (`start`): a
-    # NaN is reported at its global row, and a sample of rows kept with the
-    # statistics could be drawn by global row.
-    parts = [chunk_statistics(block, covariance, rows.n_features, detector.n_jobs, start)
+    # NaN is reported at its global row, and the row sample kept with the
+    # statistics is drawn by global row.
+    half_life = None if detector.half_life is None else float(detector.half_life)
+    parts = [chunk_statistics(block, covariance, rows.n_features, half_life, detector.n_jobs,
+                              start)
              for block, start in zip(rows.blocks, rows.starts)]
-    # the last non-empty chunk gives epsilon
-    last = max(i for i, length in enumerate(rows.lengths) if length > 0)
-    statistics, threshold_block = dask.compute(_tree_reduce(parts, _merge),
-                                               rows.blocks[last])
-    threshold_rows = _numeric_block(threshold_block, rows.starts[last])
-    return _fit_detector(detector, statistics, threshold_rows, rows.feature_names)
+    # merged in row order (forgetting needs it), epsilon from the merged sample
+    statistics = dask.compute(_tree_reduce(parts, _merge))[0]
+    return detector.fit_statistics(statistics, feature_names=rows.feature_names)
 
 
 # -- scoring -----------------------------------------------------------------
