@@ -141,7 +141,7 @@ def test_get_set_params_and_repr():
     det = GaussianAnomalyDetector("full", contamination=0.05)
     assert det.get_params() == {"contamination": 0.05, "covariance": "full", "ddof": 0,
                                 "half_life": None, "missing": "error", "n_jobs": None,
-                                "reg_covar": 0.0,
+                                "reg_covar": 0.0, "resumable": False,
                                 "robust": False, "shrinkage": None, "variance_floor": 0.0}
     assert repr(det) == "GaussianAnomalyDetector(contamination=0.05, covariance='full')"
     assert det.set_params(ddof=1) is det and det.ddof == 1

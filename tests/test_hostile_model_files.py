@@ -21,7 +21,7 @@ X = RNG.normal(size=(300, 3))
 
 def _legit(tmp_path, covariance="diagonal", X=X, name="model.npz"):
     path = tmp_path / name
-    GaussianAnomalyDetector(covariance).fit(X).save(path)
+    GaussianAnomalyDetector(covariance, resumable=True).fit(X).save(path)
     return path
 
 
@@ -374,7 +374,7 @@ def test_refusing_crafted_files_costs_less_than_twice_a_legit_model(tmp_path):
 ])
 def test_crafted_forgetting_state_is_refused(tmp_path, change, fragment):
     path = tmp_path / "model.npz"
-    GaussianAnomalyDetector("full", half_life=50.0).fit(X).save(path)
+    GaussianAnomalyDetector("full", half_life=50.0, resumable=True).fit(X).save(path)
     GaussianAnomalyDetector.load(path)  # the legit file loads
     _with_metadata(path, change)
     with pytest.raises(ValueError, match="is not a valid gaussext model file") as caught:

@@ -26,7 +26,7 @@ def _rewrite(path, **changes):
         arrays = {name: archive[name] for name in archive.files}
     for name, value in changes.items():
         if value is None:
-            arrays.pop(name)
+            arrays.pop(name, None)
         else:
             arrays[name] = value
     with open(path, "wb") as handle:
@@ -119,6 +119,7 @@ def _as_version_1(path):
     metadata["format_version"] = 1
     metadata["gaussext_version"] = "0.1.0"
     del metadata["params"]["half_life"]
+    del metadata["params"]["resumable"]
     metadata.pop("stream", None)
     _rewrite(path, metadata=_encoded(metadata), **dict.fromkeys(STREAM_MEMBERS))
     with np.load(path) as archive:  # the five members of version 1 and nothing else
@@ -137,7 +138,7 @@ def test_version_1_files_load_and_score_but_cannot_resume(tmp_path, covariance):
     with pytest.raises(ValueError, match="format version 1, which predates streaming state: "
                                          "it cannot resume with partial_fit. Call fit"):
         loaded.partial_fit(X_NEW)
-    loaded.fit(X)  # fit starts again, and the model is resumable from then on
+    loaded.set_params(resumable=True).fit(X)  # fit starts again, resumable from then on
     loaded.partial_fit(X_NEW)
     assert loaded.statistics_.n_samples == X.shape[0] + X_NEW.shape[0]
 
@@ -158,7 +159,8 @@ def test_load_then_partial_fit_equals_fit_on_every_row(tmp_path, covariance, hal
     """A model saved, loaded and continued equals one fit on all rows: parameters
     within 1e-12, epsilon the in-memory one (every row is in the sample)."""
     rows = X.astype(dtype)
-    first = GaussianAnomalyDetector(covariance, half_life=half_life).fit(rows[:250])
+    first = GaussianAnomalyDetector(covariance, half_life=half_life,
+                                    resumable=True).fit(rows[:250])
     resumed = GaussianAnomalyDetector.load(_saved(tmp_path, first))
     assert resumed.half_life == half_life
     for chunk in np.array_split(rows[250:], 4):
@@ -301,3 +303,28 @@ def test_a_model_from_parts_merged_apart_round_trips(tmp_path):
     loaded = GaussianAnomalyDetector.load(_saved(tmp_path, detector))
     assert loaded.log_epsilon_ == detector.log_epsilon_
     assert loaded.statistics_.sample.view()[1].max() == 1199
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_an_in_memory_fit_without_resumable_keeps_no_sample(tmp_path, covariance):
+    """Its file stays small and says it cannot resume; partial_fit on the model
+    itself continues the statistics exactly, warning that epsilon then covers
+    only the rows that follow."""
+    plain = GaussianAnomalyDetector(covariance).fit(X)
+    resumable = GaussianAnomalyDetector(covariance, resumable=True).fit(X)
+    assert plain.statistics_.sample is None and len(resumable.statistics_.sample) == X.shape[0]
+    assert plain.log_epsilon_ == resumable.log_epsilon_
+    small, large = _saved(tmp_path, plain, "plain.npz"), _saved(tmp_path, resumable, "r.npz")
+    assert small.stat().st_size < large.stat().st_size
+    with pytest.raises(ValueError, match="resumable=True"):
+        GaussianAnomalyDetector.load(small).partial_fit(X_NEW)
+    with pytest.warns(UserWarning, match="resumable=True"):
+        plain.partial_fit(X_NEW)
+    resumable.partial_fit(X_NEW)
+    np.testing.assert_allclose(plain.mean_, resumable.mean_, rtol=1e-12)
+    assert plain.statistics_.n_samples == resumable.statistics_.n_samples
+    # epsilon: over the new rows only, against every row for the resumable model
+    expected = np.quantile(plain.score_samples(X_NEW), plain.contamination)
+    assert plain.log_epsilon_ == pytest.approx(expected, rel=1e-12)
+    everything = np.quantile(resumable.score_samples(np.vstack([X, X_NEW])), 0.1)
+    assert resumable.log_epsilon_ == pytest.approx(everything, rel=1e-12)

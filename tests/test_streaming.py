@@ -314,7 +314,7 @@ def test_partial_fit_after_load_or_pickle_continues_and_from_parameters_refuses(
     import pickle
 
     X = correlated_rows()
-    detector = GaussianAnomalyDetector().fit(X)
+    detector = GaussianAnomalyDetector(resumable=True).fit(X)
     detector.save(tmp_path / "model.npz")
     loaded = GaussianAnomalyDetector.load(tmp_path / "model.npz")
     loaded.partial_fit(X)

@@ -202,6 +202,17 @@ class GaussianAnomalyDetector(ParamsMixin):
         epsilon (see Notes).  :meth:`fit` starts again; :meth:`partial_fit`
         and :meth:`save` / :meth:`load` carry the weights on.  Not with
         ``robust=True`` or ``shrinkage="ledoit-wolf"``.
+    resumable : bool, default=False
+        Whether :meth:`fit` on an in-memory array also keeps the bounded row
+        sample (at most 32 MiB, see :class:`GaussianStatistics`) from which
+        a later :meth:`partial_fit`, also after :meth:`save` and
+        :meth:`load`, takes epsilon over every row seen.  Keeping it copies
+        up to 2^17 rows, which can cost as much as the fit itself and
+        grows a model file from kilobytes to megabytes, so an in-memory fit
+        keeps it only when asked; :meth:`partial_fit` and fits on chunks,
+        files or Dask always keep it (their epsilon comes from it).  A model
+        fitted in memory without it refuses :meth:`partial_fit`, with this
+        remedy in the message.
     n_jobs : int or None, default=None
         Threads for fitting and scoring.  None or -1: every core this process
         may use (its CPU affinity, capped by a cgroup quota); -k: all but
@@ -285,7 +296,7 @@ class GaussianAnomalyDetector(ParamsMixin):
                  ddof: int = 0, reg_covar: float = 0.0, variance_floor: float = 0.0,
                  shrinkage: str | float | None = None, robust: bool = False,
                  missing: str = "error", half_life: float | None = None,
-                 n_jobs: int | None = None) -> None:
+                 resumable: bool = False, n_jobs: int | None = None) -> None:
         self.covariance = covariance
         self.contamination = contamination
         self.ddof = ddof
@@ -295,6 +306,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         self.robust = robust
         self.missing = missing
         self.half_life = half_life
+        self.resumable = resumable
         self.n_jobs = n_jobs
 
     # -- scikit-learn estimator protocol (get_params, set_params: ParamsMixin)
@@ -485,6 +497,8 @@ class GaussianAnomalyDetector(ParamsMixin):
                 f"missing must be one of {_MISSING_POLICIES}, got {self.missing!r}"
             )
         check_half_life(self.half_life)
+        if not isinstance(self.resumable, (bool, np.bool_)):
+            raise TypeError(f"resumable must be True or False, got {self.resumable!r}")
         if self.half_life is not None and self.robust:
             raise ValueError("half_life cannot be combined with robust=True: the robust fit "
                              "weighs every training row alike")
@@ -567,7 +581,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         if self.robust:
             return self._fit_robust(X, names)
         statistics = GaussianStatistics(self.covariance, half_life=self.half_life,
-                                        sample=True).update(X, n_jobs=self.n_jobs)
+                                        sample=self.resumable).update(X, n_jobs=self.n_jobs)
         return self._fit_from(statistics, [X], rows=X, feature_names=names)
 
     def _fit_robust(self, X, names):
@@ -899,7 +913,8 @@ class GaussianAnomalyDetector(ParamsMixin):
             raise ValueError(
                 "This model has parameters but not the statistics partial_fit continues "
                 "from (a model built by from_parameters, a robust fit, or one loaded from "
-                "a file without them): call fit to start again")
+                "a file without them, as save writes for an in-memory fit without "
+                "resumable=True): call fit to start again")
         half_life = None if self.half_life is None else float(self.half_life)
         if statistics is None:
             statistics = GaussianStatistics(self.covariance, half_life=half_life, sample=True)
@@ -912,10 +927,14 @@ class GaussianAnomalyDetector(ParamsMixin):
             raise ValueError(
                 f"half_life is {self.half_life!r} but the statistics accumulated so far "
                 f"have half_life={statistics.half_life!r}; call fit to start a new model")
-        elif not statistics._keeps_sample:
-            raise ValueError(
-                "the statistics accumulated so far keep no row sample to take epsilon from; "
-                "call fit, or fit_statistics with statistics built with sample=True")
+        elif not statistics.keeps_sample:
+            warnings.warn(
+                "This model's statistics keep no row sample of the rows it was fitted on (an "
+                "in-memory fit keeps one only with resumable=True), so epsilon from "
+                "contamination covers the rows given to partial_fit from now on, not the "
+                "fit's; fit with GaussianAnomalyDetector(..., resumable=True) for epsilon "
+                "over every row", UserWarning, stacklevel=2)
+            statistics.start_sample()
         if statistics.n_features is not None:
             check_n_features(X, statistics.n_features, type(self).__name__)
         # in place: a chunk that fails validation leaves the statistics as they were
@@ -933,6 +952,9 @@ class GaussianAnomalyDetector(ParamsMixin):
         pending = None
         if threshold is not None:  # a tuned threshold is kept
             log_epsilon, epsilon = previous.log_epsilon, previous.epsilon
+        elif statistics.sample is None:  # no row sampled yet: the epsilon stays
+            log_epsilon, epsilon = ((previous.log_epsilon, previous.epsilon)
+                                    if previous is not None else (-np.inf, 0.0))
         else:  # every row seen, through the sample: computed when first needed
             log_epsilon, epsilon = -np.inf, 0.0
             pending = _PendingEpsilon(statistics.sample, self.contamination, self.n_jobs)

@@ -551,8 +551,9 @@ def load(cls, path):
         metadata = _parse_metadata(text)
         names = set(cls().get_params()) - {"n_jobs"}
         version = metadata["format_version"]
-        # version 1 predates half_life
-        _check_params(metadata["params"], names - {"half_life"} if version == 1 else names)
+        # version 1 predates half_life and resumable
+        _check_params(metadata["params"],
+                      names - {"half_life", "resumable"} if version == 1 else names)
         _check_fields(metadata, arrays["mean"].shape[0], arrays["spread"].ndim)
         _check_arrays(arrays)
         _check_calibration(metadata, arrays)

@@ -411,6 +411,18 @@ class GaussianStatistics:
             result.sample = self.sample.merge(other.sample)
         return result
 
+    @property
+    def keeps_sample(self) -> bool:
+        """Whether the statistics keep a row sample of the rows they take."""
+        return self._keeps_sample
+
+    def start_sample(self) -> GaussianStatistics:
+        """Keep a row sample from the next row on (statistics built without
+        one: their earlier rows are not in it).  Returns self."""
+        if not self._keeps_sample:
+            self._keeps_sample, self._sample_capacity = True, None
+        return self
+
     def copy(self) -> GaussianStatistics:
         """An independent copy (its row sample shares storage until either writes)."""
         result = GaussianStatistics(self.kind, self.n_features, half_life=self.half_life,
