@@ -553,7 +553,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         if _blocks.is_chunk_stream(X):
             _robust.refuse_streaming(self.robust, "chunked input")
             return self._fit_chunks(_blocks.iter_chunks(X))
-        self._fit_in_memory(X)
+        self._fit_in_memory(X, scores_wanted=False)
         return self
 
     def fit_score_samples(self, X: ArrayLike, y: object = None) -> Float64Array:
@@ -570,7 +570,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         self._validate_params()
         return self._fit_in_memory(X)
 
-    def _fit_in_memory(self, X):
+    def _fit_in_memory(self, X, scores_wanted=True):
         """Fit on an in-memory X; return the training log-densities."""
         names = feature_names_of(X)
         # Finiteness is proven by the statistics themselves: a NaN or inf
@@ -582,7 +582,8 @@ class GaussianAnomalyDetector(ParamsMixin):
             return self._fit_robust(X, names)
         statistics = GaussianStatistics(self.covariance, half_life=self.half_life,
                                         sample=self.resumable).update(X, n_jobs=self.n_jobs)
-        return self._fit_from(statistics, [X], rows=X, feature_names=names)
+        return self._fit_from(statistics, [X], rows=X, feature_names=names,
+                              scores_wanted=scores_wanted)
 
     def _fit_robust(self, X, names):
         """The plain fit of the rows `_robust.fit` keeps, epsilon over all rows."""
@@ -782,7 +783,7 @@ class GaussianAnomalyDetector(ParamsMixin):
         return self
 
     def _fit_from(self, statistics, threshold_chunks, *, rows=None, feature_names=None,
-                  robust=None):
+                  robust=None, scores_wanted=True):
         """Fit from merged statistics (of at least one row), with epsilon the
         `contamination` quantile of the log-densities of `threshold_chunks`
         (validated 2-D arrays: all the training rows of an in-memory fit, in
@@ -793,7 +794,9 @@ class GaussianAnomalyDetector(ParamsMixin):
         takes them.  Publishes the model only when all of it is computed (a
         failed fit leaves the previous model in place); returns the
         threshold rows' log-densities (None from a sample).  `robust`: the
-        RobustFit whose support `statistics` summarise."""
+        RobustFit whose support `statistics` summarise.  scores_wanted=False:
+        the caller discards the returned scores, which are then reordered in
+        place by the quantile's partial sort instead of copied."""
         gaussian, shrinkage = self._gaussian_from(
             statistics, feature_names, rows,
             1.0 if robust is None else robust.reweighted_consistency)
@@ -806,7 +809,8 @@ class GaussianAnomalyDetector(ParamsMixin):
             scored = [gaussian.log_density(chunk, self.n_jobs) for chunk in threshold_chunks]
             log_density = scored[0] if len(scored) == 1 else np.concatenate(scored)
             if self.half_life is None or rows is None:
-                log_epsilon = contamination_quantile(log_density, self.contamination)
+                log_epsilon = contamination_quantile(log_density, self.contamination,
+                                                     overwrite=not scores_wanted)
             else:  # an in-memory fit with forgetting: every row, weighted
                 index = np.arange(log_density.shape[0], dtype=np.int64)
                 log_epsilon = sample_quantile(log_density, index, -np.inf,

@@ -128,6 +128,12 @@ cdef extern from "_simd.h" nogil:
         const float *whitening, Py_ssize_t n, const float *panels, Py_ssize_t n_rows,
         float64_t log_norm, float64_t *out, const char *prefetch, Py_ssize_t n_prefetch_bytes)
     Py_ssize_t GAUSSEXT_SCATTER_PAD
+    void gaussext_column_sums_f64(
+        const double *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n,
+        const float64_t *shift, const float64_t *centre, int squared, float64_t *sums)
+    void gaussext_column_sums_f32(
+        const float *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n,
+        const float64_t *shift, const float64_t *centre, int squared, float64_t *sums)
     void gaussext_scatter_update_f64(
         const float64_t *residual, Py_ssize_t n_rows, Py_ssize_t n, Py_ssize_t row_step,
         float64_t *scatter)
@@ -663,6 +669,19 @@ cdef inline void _merge(float64_t n_a, float64_t n_b, float64_t *mean,
         mean[j] += delta[j] * (n_b / (n_a + n_b))
 
 
+cdef inline void _column_sums(
+    const floating *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n_features,
+    const float64_t *shift, const float64_t *centre, bint squared, float64_t *sums,
+) noexcept nogil:
+    """The C helper for X's type (_simd.h: gaussext_column_sums_*)."""
+    if floating is float:
+        gaussext_column_sums_f32(rows, row_step, n_rows, n_features, shift, centre, squared,
+                                 sums)
+    else:
+        gaussext_column_sums_f64(rows, row_step, n_rows, n_features, shift, centre, squared,
+                                 sums)
+
+
 cdef void _block_mean(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
                       const float64_t *shift, float64_t *mean,
                       float64_t *correction) noexcept nogil:
@@ -676,23 +695,17 @@ cdef void _block_mean(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
     cdef Py_ssize_t i, j, n_features = X.shape[1]
     cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
     cdef float64_t n_rows = stop - start
-    cdef const floating *row
     for j in range(n_features):
         mean[j] = 0.0
         correction[j] = 0.0
     if _rows_contiguous(X):
-        row = &X[start, 0]
-        for i in range(start, stop):
-            for j in range(n_features):
-                mean[j] += row[j] - shift[j]
-            row += row_step
+        # the sums start from the zeros above: correction is centre 0 for the first
+        _column_sums(&X[start, 0], row_step, stop - start, n_features, shift, correction,
+                     False, mean)
         for j in range(n_features):
             mean[j] /= n_rows
-        row = &X[start, 0]
-        for i in range(start, stop):
-            for j in range(n_features):
-                correction[j] += (row[j] - shift[j]) - mean[j]
-            row += row_step
+        _column_sums(&X[start, 0], row_step, stop - start, n_features, shift, mean, False,
+                     correction)
     else:
         for j in range(n_features):
             for i in range(start, stop):
@@ -731,12 +744,8 @@ cdef void _diagonal_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t s
         for j in range(n_features):
             block_squares[j] = 0.0
         if _rows_contiguous(X):
-            row = &X[block_start, 0]
-            for i in range(block_start, block_stop):
-                for j in range(n_features):
-                    deviation = (<float64_t> row[j] - shift[j]) - block_mean[j]
-                    block_squares[j] += deviation * deviation
-                row += row_step
+            _column_sums(&X[block_start, 0], row_step, block_stop - block_start, n_features,
+                         shift, block_mean, True, block_squares)
         else:
             for j in range(n_features):
                 for i in range(block_start, block_stop):

@@ -345,13 +345,19 @@ def grid_search(labels, probabilities, steps):
                    epsilon=None if best is None else float(epsilons[best]))
 
 
-def contamination_quantile(values, q):
+def contamination_quantile(values, q, *, overwrite=False):
     """The q-quantile of `values` with linear interpolation (NumPy's default
-    method), by one partial sort: O(n), several times cheaper than np.quantile."""
+    method), by one partial sort: O(n), several times cheaper than np.quantile.
+    overwrite=True partitions `values` in place (no copy): for scores the
+    caller no longer needs in row order."""
     position = q * (values.shape[0] - 1)
     lower = int(math.floor(position))
     upper = min(lower + 1, values.shape[0] - 1)
-    partitioned = np.partition(values, upper)
+    if overwrite:
+        values.partition(upper)
+        partitioned = values
+    else:
+        partitioned = np.partition(values, upper)
     high = float(partitioned[upper])
     # everything left of `upper` is <= high; the largest of it is order statistic `lower`
     low = float(partitioned[:upper].max()) if upper > lower else high
