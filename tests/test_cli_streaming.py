@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from gaussext import GaussianAnomalyDetector, _blocks, _chunked, _csv
+from gaussext import GaussianAnomalyDetector, _chunked, _csv
 from gaussext._cli import main
 
 
@@ -92,8 +92,6 @@ def test_fit_on_chunks_takes_epsilon_from_every_row(tmp_path, capsys, monkeypatc
     X[-500:] *= 30.0
     path = _write_csv(tmp_path / "d.csv", X, np.zeros(len(X), dtype=np.int64))
     monkeypatch.setattr(_csv, "CHUNK_BYTES", 4096)
-    # a chunked fit alone would take epsilon from its last 40 rows
-    monkeypatch.setattr(_blocks, "THRESHOLD_BYTES", 40 * 3 * 8)
     assert _run(["fit", path, "--model", str(tmp_path / "m.npz"), "--columns", "a", "b", "c"],
                 capsys)[0] == 0
     fitted = GaussianAnomalyDetector.load(tmp_path / "m.npz")

@@ -22,9 +22,6 @@ __all__ = ["BLOCK_BYTES", "NpyFile", "default_block_rows", "is_chunk_stream", "i
 # 16 MiB of input per block: large enough that per-block overhead (a mapping,
 # a kernel call) is negligible, small enough to keep memory bounded.
 BLOCK_BYTES = 1 << 24
-# A chunked fit keeps its last rows, about this many float64 bytes of them,
-# to take epsilon from their log-densities once the parameters are known.
-THRESHOLD_BYTES = 1 << 22
 
 
 def default_block_rows(n_features, itemsize=8, block_bytes=None):
