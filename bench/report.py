@@ -155,7 +155,10 @@ def target_table(medians, memory):
 
 def group_tables(medians):
     lines = []
-    jobs = sorted({key[0] for key in medians}, key=JOB_ORDER.index)
+    # jobs without a place in JOB_ORDER (a new bench file) come last, by name
+    jobs = sorted({key[0] for key in medians},
+                  key=lambda job: (JOB_ORDER.index(job) if job in JOB_ORDER else len(JOB_ORDER),
+                                   job))
     for job in jobs:
         lines += ["", f"### {job}", ""]
         for key in sorted(k for k in medians if k[0] == job):

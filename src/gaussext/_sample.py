@@ -490,15 +490,15 @@ class RowSample:
         return self._rows[order], self._index[order], self._threshold
 
     def scores(self, log_density, block_rows=65536):
-        """(log_density of the kept rows, their row numbers), in row order,
-        scored in blocks of `block_rows` (no copy of the whole sample)."""
+        """(log_density of the kept rows, their row numbers), in the order the
+        sample stores them (a quantile needs no order), scored in blocks of
+        consecutive stored rows: no copy of the sample, no sort."""
         self.compact()
-        order = self._order()
         scores = np.empty(self._size)
         for start in range(0, self._size, block_rows):
-            chosen = order[start:start + block_rows]
-            scores[start:start + chosen.shape[0]] = log_density(self._rows[chosen])
-        return scores, self._index[order]
+            stop = min(start + block_rows, self._size)
+            scores[start:stop] = log_density(self._rows[start:stop])
+        return scores, self._index[:self._size].copy()
 
     def frozen(self):
         """The sample as it is now, in O(1): its contents are computed (not
