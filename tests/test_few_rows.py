@@ -192,15 +192,18 @@ def test_pickled_models_score_as_before(kind):
 def test_parameters_of_the_wrong_shape_are_refused():
     mean, inv_std = np.zeros(3), np.ones(3)
     whitening = np.eye(3)
-    with pytest.raises(ValueError, match="inv_std has shape"):
+    with pytest.raises(ValueError, match=r"inv_std has shape \(4,\), expected \(3,\)"):
         _kernels.FewRowScorer(mean, np.ones(4), 0.0)
-    with pytest.raises(ValueError, match="mean must be a C-contiguous 1-D array"):
+    with pytest.raises(ValueError, match=r"mean has shape \(3, 1\), expected \(3,\)"):
         _kernels.FewRowScorer(np.zeros((3, 1)), inv_std, 0.0)
-    with pytest.raises(ValueError, match="whitening has shape"):
+    with pytest.raises(ValueError, match=r"whitening has shape \(3, 2\), expected \(3, 3\)"):
         _kernels.FewRowScorer(mean, inv_std, 0.0, np.asfortranarray(whitening[:, :2]),
                               whitening.astype(np.float32))
-    with pytest.raises(ValueError, match="whitening has shape"):
+    with pytest.raises(ValueError, match=r"whitening has shape \(2, 2\), expected \(3, 3\)"):
         _kernels.FewRowScorer(mean, inv_std, 0.0, np.eye(2), np.eye(2, dtype=np.float32))
+    with pytest.raises(ValueError,
+                       match=r"whitening_float32 has shape \(3, 2\), expected \(3, 3\)"):
+        _kernels.FewRowScorer(mean, inv_std, 0.0, whitening, np.ones((3, 2), np.float32))
     with pytest.raises(ValueError, match="together"):
         _kernels.FewRowScorer(mean, inv_std, 0.0, whitening, None)
 

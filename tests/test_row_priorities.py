@@ -33,13 +33,3 @@ def test_the_first_values_of_splitmix64_are_the_published_ones():
     # splitmix64 seeded with 0 (state advanced by the golden gamma first)
     assert splitmix64(0) == 0xE220A8397B1DCDAF
     assert splitmix64(0x9E3779B97F4A7C15) == 0x6E789E6AA1B965F4
-
-
-@pytest.mark.parametrize("floor", [0.0, 0.5, 0.999, 1.0])
-def test_rows_above_finds_exactly_the_rows_over_the_floor(floor):
-    first_row, n = 1000, 5000
-    u = np.empty(n)
-    _kernels.row_uniforms(first_row, u)
-    found = _kernels.rows_above(first_row, n, floor)
-    assert found.dtype == np.int64
-    np.testing.assert_array_equal(found, np.flatnonzero(u > floor))

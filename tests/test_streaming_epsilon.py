@@ -355,6 +355,26 @@ def test_pending_epsilon_is_computed_once_and_pickles():
         np.quantile(detector.score_samples(X), 0.1), rel=1e-12)
 
 
+def test_scoring_alone_does_not_compute_a_pending_epsilon(monkeypatch):
+    """score_samples uses the Gaussian only: after partial_fit it must not
+    score the row sample; predict (which compares with epsilon) does, once."""
+    calls = []
+    quantile = RowSample.quantile
+    monkeypatch.setattr(RowSample, "quantile",
+                        lambda self, *args: calls.append(1) or quantile(self, *args))
+    X = gaussian_rows(5000, seed=22)
+    detector = GaussianAnomalyDetector("full")
+    for chunk in np.array_split(X, 10):
+        detector.partial_fit(chunk)
+    scores = detector.score_samples(X[:3])  # the few-row path
+    np.testing.assert_array_equal(detector.score_samples(np.asfortranarray(X[:3])), scores)
+    assert calls == []
+    labels = detector.predict(X[:3])
+    assert len(calls) == 1
+    np.testing.assert_array_equal(labels, np.where(scores < detector.log_epsilon_, -1, 1))
+    assert len(calls) == 1
+
+
 def test_row_sample_from_arrays_round_trip():
     X = gaussian_rows(3000, seed=21)
     sample = RowSample(N_FEATURES, None, 256)

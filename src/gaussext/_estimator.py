@@ -326,13 +326,15 @@ class GaussianAnomalyDetector(ParamsMixin):
 
     # -- the fitted model: one immutable snapshot, published in one assignment
 
-    def _snapshot(self):
+    def _snapshot(self, with_epsilon=True):
         """The fitted state, read once per call: everything a call computes
-        comes from this one object, whatever another thread fits meanwhile."""
+        comes from this one object, whatever another thread fits meanwhile.
+        with_epsilon=False: for calls that use the Gaussian only, which need
+        not compute an epsilon partial_fit left pending (scoring its sample)."""
         fitted = self.__dict__.get("_fitted")
         if fitted is None:
             check_is_fitted(self)
-        if fitted.pending_epsilon is not None:
+        if with_epsilon and fitted.pending_epsilon is not None:
             fitted = self._resolve_epsilon(fitted)
         return fitted
 
@@ -1070,10 +1072,12 @@ class GaussianAnomalyDetector(ParamsMixin):
 
     # -- scoring ---------------------------------------------------------
 
-    def _validated(self, X, stacklevel=3):
+    def _validated(self, X, stacklevel=3, fitted=None):
         """(snapshot, X validated against it) for a scoring call; warnings are
-        attributed `stacklevel` frames up (the public method's caller)."""
-        fitted = self._snapshot()
+        attributed `stacklevel` frames up (the public method's caller).
+        `fitted`: the snapshot the call already read (else read here)."""
+        if fitted is None:
+            fitted = self._snapshot()
         check_feature_names(X, fitted.feature_names, type(self).__name__, stacklevel=stacklevel)
         # Finiteness is checked on the scores instead (see FittedGaussian.log_density).
         X = check_array(X, ensure_finite=False)
@@ -1096,18 +1100,18 @@ class GaussianAnomalyDetector(ParamsMixin):
             (n_features + 2) * 2**-24 of each whitened coordinate's terms);
             pass float64 data for float64 throughout.
         """
-        return self._scored(X)[1]
+        return self._scored(X, with_epsilon=False)[1]
 
-    def _scored(self, X):
+    def _scored(self, X, with_epsilon=True):
         """(snapshot, log p(x) of X under it) for a public scoring call."""
-        fitted = self._snapshot()
+        fitted = self._snapshot(with_epsilon)
         if fitted.feature_names is None:
             # a few rows of a plain float array: one compiled call (what it
             # does not take, the general path below validates)
             log_density = fitted.gaussian.few_rows.log_density(X)
             if log_density is not None:
                 return fitted, log_density
-        fitted, X = self._validated(X, stacklevel=4)
+        fitted, X = self._validated(X, stacklevel=4, fitted=fitted)
         return fitted, self._log_density(fitted, X)
 
     def _log_density(self, fitted, X):
@@ -1138,15 +1142,15 @@ class GaussianAnomalyDetector(ParamsMixin):
             labels = fitted.gaussian.few_rows.predict(X, fitted.log_epsilon)
             if labels is not None:
                 return labels
-        fitted, X = self._validated(X)
-        return np.where(self._log_density(fitted, X) < fitted.log_epsilon, _ANOMALY, _NORMAL)
+        fitted, X = self._validated(X, fitted=fitted)
+        return _labels(self._log_density(fitted, X), fitted.log_epsilon)
 
     def fit_predict(self, X: ArrayLike, y: object = None) -> SignArray:
         """Fit on X, then predict X: +1 normal, -1 anomaly (X scored once)."""
         if _blocks.is_chunk_stream(X):
             raise TypeError("fit_predict needs X in memory; use fit, then predict each chunk")
         log_density = self.fit_score_samples(X)
-        return np.where(log_density < self._snapshot().log_epsilon, _ANOMALY, _NORMAL)
+        return _labels(log_density, self._snapshot().log_epsilon)
 
     def pdf(self, X: ArrayLike) -> Float64Array:
         """Density p(x) = exp(log p(x)); 0.0 where log p(x) < -745 (underflow) and
@@ -1449,7 +1453,12 @@ class ModelSnapshot:
 
     def predict(self, X: Float64Array) -> SignArray:
         """+1 normal, -1 anomaly, as ``detector.predict``."""
-        return np.where(self.score_samples(X) < self._fitted.log_epsilon, _ANOMALY, _NORMAL)
+        return _labels(self.score_samples(X), self._fitted.log_epsilon)
+
+
+def _labels(log_density, log_epsilon):
+    """-1 where p(x) < epsilon (an anomaly), +1 elsewhere; int64."""
+    return np.where(log_density < log_epsilon, _ANOMALY, _NORMAL)
 
 
 def _decision(log_density, log_epsilon):

@@ -445,8 +445,8 @@ cdef class FewRowScorer:
         if whitening_float32 is not None:
             whitening_float32 = _behaved(whitening_float32, np.float32)
         cdef Py_ssize_t n_features = cnp.PyArray_SIZE(mean)
-        _check_parameter(mean, "mean", cnp.NPY_DOUBLE, 1, n_features)
-        _check_parameter(inv_std, "inv_std", cnp.NPY_DOUBLE, 1, n_features)
+        _check_parameter(mean, "mean", 1, n_features)
+        _check_parameter(inv_std, "inv_std", 1, n_features)
         if (whitening is None) != (whitening_float32 is None):
             raise ValueError("whitening and whitening_float32 are given together or not at all")
         self.n_features = n_features
@@ -455,9 +455,8 @@ cdef class FewRowScorer:
         self._inv_std = <const float64_t *> cnp.PyArray_DATA(inv_std)
         self._log_norm = log_norm
         if whitening is not None:
-            _check_parameter(whitening, "whitening", cnp.NPY_DOUBLE, 2, n_features)
-            _check_parameter(whitening_float32, "whitening_float32", cnp.NPY_FLOAT, 2,
-                             n_features)
+            _check_parameter(whitening, "whitening", 2, n_features)
+            _check_parameter(whitening_float32, "whitening_float32", 2, n_features)
             self._whitening = <const double *> cnp.PyArray_DATA(whitening)
             self._whitening_float32 = <const float *> cnp.PyArray_DATA(whitening_float32)
 
@@ -562,18 +561,17 @@ cdef inline bint _is_float32(object X):
     return cnp.PyArray_TYPE(<cnp.ndarray> X) == cnp.NPY_FLOAT
 
 
-cdef int _check_parameter(cnp.ndarray array, str name, int type_number, int ndim,
+cdef int _check_parameter(cnp.ndarray array, str name, int ndim,
                           Py_ssize_t n_features) except -1:
-    """Refuse a parameter array the scorer's pointers cannot read as it assumes."""
+    """Refuse a parameter of another shape than the scorer's pointers assume
+    (dtype and layout are already made right by _behaved)."""
     cdef Py_ssize_t axis
-    if (cnp.PyArray_TYPE(array) != type_number or cnp.PyArray_NDIM(array) != ndim
-            or not cnp.PyArray_IS_C_CONTIGUOUS(array) or not cnp.PyArray_ISBEHAVED_RO(array)):
-        raise ValueError(f"{name} must be a C-contiguous {ndim}-D array of "
-                         f"{cnp.PyArray_DescrFromType(type_number)}")
-    for axis in range(ndim):
-        if cnp.PyArray_DIM(array, axis) != n_features:
-            raise ValueError(f"{name} has shape {(<object> array).shape}, not {n_features} "
-                             "along every axis")
+    cdef bint fits = cnp.PyArray_NDIM(array) == ndim
+    for axis in range(ndim if fits else 0):
+        fits = fits and cnp.PyArray_DIM(array, axis) == n_features
+    if not fits:
+        raise ValueError(f"{name} has shape {(<object> array).shape}, expected "
+                         f"{(n_features,) * ndim}")
     return 0
 
 
@@ -1051,21 +1049,3 @@ def row_uniforms(int64_t first_row, float64_t[::1] out):
     with nogil:
         for j in range(out.shape[0]):
             out[j] = _row_uniform(<uint64_t> (first_row + j))
-
-
-def rows_above(int64_t first_row, Py_ssize_t n_rows, float64_t floor):
-    """Positions j in [0, n_rows) whose u (of row first_row + j) exceeds
-    `floor`, ascending, int64: the candidates for a sample whose lowest kept
-    priority is `floor`, found without forming every row's u."""
-    cdef Py_ssize_t j, n_found = 0
-    with nogil:
-        for j in range(n_rows):
-            n_found += _row_uniform(<uint64_t> (first_row + j)) > floor
-    cdef int64_t[::1] found = np.empty(n_found, dtype=np.int64)
-    n_found = 0
-    with nogil:
-        for j in range(n_rows):
-            if _row_uniform(<uint64_t> (first_row + j)) > floor:
-                found[n_found] = j
-                n_found += 1
-    return np.asarray(found)
