@@ -95,7 +95,7 @@ class _PendingEpsilon:
     resolves the newer model instead."""
 
     def __init__(self, sample, contamination, n_jobs):
-        self.sample, self.version = sample, sample._version
+        self.sample, self.version = sample, sample.version
         self.contamination, self.n_jobs = contamination, n_jobs
         self._lock = threading.Lock()  # threads reading epsilon at once compute it once
         self._log_epsilon = None
@@ -106,13 +106,13 @@ class _PendingEpsilon:
         now, when no change is under way (nothing newer will be published)."""
         with self._lock:
             if self._log_epsilon is None:
-                version = self.sample._version
+                version = self.sample.version
                 if version % 2 or (version != self.version and not accept_current):
                     return None
-                # a snapshot: the sample itself is only read, never compacted, here
-                log_epsilon = self.sample.frozen().quantile(
+                # a copy: its storage and size are read as they are now
+                log_epsilon = self.sample.copy().quantile(
                     lambda X: gaussian.log_density(X, self.n_jobs), self.contamination)
-                if self.sample._version != version:
+                if self.sample.version != version:
                     return None
                 self._log_epsilon = log_epsilon
             return self._log_epsilon

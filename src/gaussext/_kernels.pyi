@@ -86,3 +86,21 @@ class FewRowScorer:
     def predict(self, X: object, log_epsilon: float) -> npt.NDArray[np.int64] | None: ...
 
 def row_uniforms(first_row: int, out: npt.NDArray[np.float64]) -> None: ...
+def sample_offer(
+    X: npt.NDArray[Float],
+    first_row: int,
+    floor: float,
+    rows: npt.NDArray[Float],
+    index: npt.NDArray[np.int64],
+    keys: npt.NDArray[np.float64],
+    size: int,
+) -> tuple[int, int, float]: ...
+def sample_compact(
+    rows: npt.NDArray[Float],
+    index: npt.NDArray[np.int64],
+    keys: npt.NDArray[np.float64],
+    size: int,
+    capacity: int,
+    keep_key: float,
+    keep_row: int,
+) -> int: ...

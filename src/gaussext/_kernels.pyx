@@ -15,7 +15,8 @@ model's whitening (section 2 says why and what it costs).
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport isfinite
+from libc.math cimport INFINITY, isfinite
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -680,6 +681,32 @@ cdef inline void _column_sums(
                                  sums)
 
 
+cdef void _strided_column_sums(
+    const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop, const float64_t *shift,
+    const float64_t *centre, bint squared, float64_t *sums,
+) noexcept nogil:
+    """_column_sums for rows whose features are not contiguous, adding in
+    the same order (rows four at a time, then one by one), so the same bits."""
+    cdef Py_ssize_t i, j
+    cdef float64_t a, b, c, d
+    for j in range(X.shape[1]):
+        i = start
+        while i + 4 <= stop:
+            a = (<float64_t> X[i, j] - shift[j]) - centre[j]
+            b = (<float64_t> X[i + 1, j] - shift[j]) - centre[j]
+            c = (<float64_t> X[i + 2, j] - shift[j]) - centre[j]
+            d = (<float64_t> X[i + 3, j] - shift[j]) - centre[j]
+            if squared:
+                sums[j] += (a * a + b * b) + (c * c + d * d)
+            else:
+                sums[j] += (a + b) + (c + d)
+            i += 4
+        while i < stop:
+            a = (<float64_t> X[i, j] - shift[j]) - centre[j]
+            sums[j] += a * a if squared else a
+            i += 1
+
+
 cdef void _block_mean(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
                       const float64_t *shift, float64_t *mean,
                       float64_t *correction) noexcept nogil:
@@ -705,12 +732,10 @@ cdef void _block_mean(const floating[:, :] X, Py_ssize_t start, Py_ssize_t stop,
         _column_sums(&X[start, 0], row_step, stop - start, n_features, shift, mean, False,
                      correction)
     else:
+        _strided_column_sums(X, start, stop, shift, correction, False, mean)
         for j in range(n_features):
-            for i in range(start, stop):
-                mean[j] += X[i, j] - shift[j]
             mean[j] /= n_rows
-            for i in range(start, stop):
-                correction[j] += (X[i, j] - shift[j]) - mean[j]
+        _strided_column_sums(X, start, stop, shift, mean, False, correction)
     for j in range(n_features):
         mean[j] += correction[j] / n_rows
 
@@ -728,7 +753,7 @@ cdef void _diagonal_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t s
     cdef float64_t *block_mean = scratch
     cdef float64_t *block_squares = scratch + n_features
     cdef float64_t *delta = scratch + 2 * n_features
-    cdef float64_t n_a = 0.0, n_b, deviation
+    cdef float64_t n_a = 0.0, n_b
     cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
     cdef const floating *row
     for j in range(n_features):
@@ -745,10 +770,8 @@ cdef void _diagonal_chunk(const floating[:, :] X, Py_ssize_t start, Py_ssize_t s
             _column_sums(&X[block_start, 0], row_step, block_stop - block_start, n_features,
                          shift, block_mean, True, block_squares)
         else:
-            for j in range(n_features):
-                for i in range(block_start, block_stop):
-                    deviation = (<float64_t> X[i, j] - shift[j]) - block_mean[j]
-                    block_squares[j] += deviation * deviation
+            _strided_column_sums(X, block_start, block_stop, shift, block_mean, True,
+                                 block_squares)
         for j in range(n_features):
             sum_squares[j] += block_squares[j]
         _merge(n_a, n_b, mean, block_mean, sum_squares, delta, n_features, False)
@@ -1049,3 +1072,95 @@ def row_uniforms(int64_t first_row, float64_t[::1] out):
     with nogil:
         for j in range(out.shape[0]):
             out[j] = _row_uniform(<uint64_t> (first_row + j))
+
+
+# The sample's storage: entries (row, row number, priority) at positions
+# 0..size-1, in no order; once it holds more than its capacity, a cut keeps
+# the capacity highest-ranked (priority descending, then row number
+# ascending).  These two loops are its hot paths: offering a chunk's rows
+# (one priority each, and a copy of the few above the floor) and compacting
+# after a cut (the kept entries beyond the capacity fill the places of the
+# dropped ones below it).
+
+# Rows are offered in blocks: first every priority of the block and the
+# positions of the candidates, without a branch (which a comparison with a
+# random number mispredicts half the time), then the candidates' copies.
+cdef enum:
+    OFFER_BLOCK = 256
+
+
+def sample_offer(const floating[:, :] X, int64_t first_row, float64_t floor,
+                 floating[:, ::1] rows, int64_t[::1] index, float64_t[::1] keys,
+                 Py_ssize_t size):
+    """Append the rows of X whose u (row first_row + i) is >= floor to the
+    storage from position `size`, until X or the storage ends.
+
+    Returns (rows of X read, entries appended, the largest u below floor
+    among the rows read, -inf when none was).  The caller checks that the
+    storage holds X's features and that size <= its length.
+    """
+    cdef Py_ssize_t i, j, k, block_start = 0, block_stop, n_candidates
+    cdef Py_ssize_t n_features = X.shape[1], end = keys.shape[0]
+    cdef Py_ssize_t n_rows = X.shape[0], start = size
+    cdef Py_ssize_t candidates[OFFER_BLOCK]
+    cdef float64_t priorities[OFFER_BLOCK]
+    cdef float64_t u, largest_below = -INFINITY
+    cdef bint contiguous = X.strides[1] == sizeof(floating)
+    with nogil:
+        while block_start < n_rows and size < end:
+            # never more candidates than places left
+            block_stop = min(n_rows, block_start + OFFER_BLOCK, block_start + end - size)
+            n_candidates = 0
+            for i in range(block_start, block_stop):
+                u = _row_uniform(<uint64_t> (first_row + i))
+                priorities[i - block_start] = u
+                candidates[n_candidates] = i
+                n_candidates += u >= floor
+                largest_below = max(largest_below, u if u < floor else -INFINITY)
+            for k in range(n_candidates):
+                i = candidates[k]
+                if contiguous:
+                    memcpy(&rows[size, 0], &X[i, 0], n_features * sizeof(floating))
+                else:
+                    for j in range(n_features):
+                        rows[size, j] = X[i, j]
+                index[size] = first_row + i
+                keys[size] = priorities[i - block_start]
+                size += 1
+            block_start = block_stop
+    return block_start, size - start, largest_below
+
+
+cdef inline bint _kept(float64_t key, int64_t row, float64_t keep_key,
+                       int64_t keep_row) noexcept nogil:
+    return key > keep_key or (key == keep_key and row <= keep_row)
+
+
+def sample_compact(floating[:, ::1] rows, int64_t[::1] index, float64_t[::1] keys,
+                   Py_ssize_t size, Py_ssize_t capacity, float64_t keep_key,
+                   int64_t keep_row):
+    """Move the kept entries (key > keep_key, or key == keep_key and row
+    number <= keep_row) among positions capacity..size-1 to the positions
+    below capacity whose entries are not kept.  Returns the number moved.
+
+    The cut must keep exactly `capacity` of the `size` entries; the caller
+    checks size <= the storage's length.
+    """
+    cdef Py_ssize_t hole = 0, mover = capacity, moved = 0, j
+    cdef Py_ssize_t n_features = rows.shape[1]
+    with nogil:
+        while True:
+            while hole < capacity and _kept(keys[hole], index[hole], keep_key, keep_row):
+                hole += 1
+            while mover < size and not _kept(keys[mover], index[mover], keep_key, keep_row):
+                mover += 1
+            if hole == capacity or mover == size:
+                break
+            for j in range(n_features):
+                rows[hole, j] = rows[mover, j]
+            index[hole] = index[mover]
+            keys[hole] = keys[mover]
+            hole += 1
+            mover += 1
+            moved += 1
+    return moved

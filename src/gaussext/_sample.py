@@ -113,14 +113,6 @@ def _uniform_from_bits(bits):
     return u
 
 
-def _likely_floor(n, capacity):
-    """A floor on u above which n rows almost surely hold more than
-    `capacity` (6 standard deviations to spare): -inf (all rows) unless n is
-    well beyond capacity."""
-    share = (capacity + 6.0 * math.sqrt(capacity) + 64.0) / n
-    return -np.inf if share >= 0.5 else 1.0 - share
-
-
 def _uniform(index):
     """u_i in (0, 1) from splitmix64 of the row numbers."""
     return _uniform_from_bits(_bits(index))
@@ -138,23 +130,6 @@ def row_priorities(index: np.ndarray, half_life: float | None) -> np.ndarray:
         return u
     with np.errstate(divide="ignore"):
         return index * (_LN2 / half_life) - np.log(-np.log(u))
-
-
-def _top(keys, index, capacity):
-    """Positions of the `capacity` highest keys, ties to the lower row number,
-    and the highest key left out (-inf when none is)."""
-    n = keys.shape[0]
-    if n <= capacity:
-        return np.arange(n), -np.inf
-    order = np.argpartition(keys, n - capacity)
-    kept, dropped = order[n - capacity:], order[:n - capacity]
-    boundary = keys[kept].min()
-    left_out = keys[dropped].max()
-    if left_out == boundary:  # a tie at the cut: decide it by row number, not by position
-        order = np.lexsort((index, -keys))
-        kept, dropped = order[:capacity], order[capacity:]
-        left_out = keys[dropped].max()
-    return kept, float(left_out)
 
 
 def log_inclusion_weights(index, threshold, half_life):
@@ -202,14 +177,21 @@ class RowSample:
     `capacity` of them, with their row numbers; stored as float32 while every
     row offered was float32, else as float64.
 
-    New rows go to an insertion buffer of a quarter of the capacity, merged
-    into the sample when it fills, so a one-row update costs O(1) amortised;
-    once the sample is full a row whose priority is below its lowest is
-    discarded at once.  Rows entering the sample take the places of those
-    leaving it, in place (unless a snapshot still reads the arrays), so the
-    memory is the sample and the buffer, about ``1.25 * capacity`` rows of
-    ``itemsize * n_features + 16`` bytes, plus at most one chunk's
-    candidates while they are merged.
+    The storage has room for ``capacity + capacity // 2`` entries.  Offered
+    rows whose priority reaches the floor (the lowest priority kept at the
+    last cut) are appended; when the storage is full, one cut (a partial sort
+    of the priorities) keeps the `capacity` highest-ranked entries, priority
+    descending and then row number ascending, and the entering rows move
+    into the places of the leaving ones, in place.  So a row costs O(1)
+    amortised, and the memory is about ``1.5 * capacity`` rows of
+    ``itemsize * n_features + 16`` bytes.  Offering rows without forgetting
+    (their priorities, the comparison and the copy) is one compiled loop.
+
+    Reading (``len``, `threshold`, :meth:`view`, :meth:`scores`,
+    :meth:`quantile`) never writes: a storage holding more than `capacity`
+    entries is read through the cut it would make.  Copies share the
+    storage until either writes (only the sample that owns it appends to it
+    in place, and a cut of shared storage first copies it).
 
     Parameters
     ----------
@@ -226,42 +208,45 @@ class RowSample:
             capacity = default_capacity(n_features)
         check_scalar(capacity, "capacity", kind=numbers.Integral, low=1)
         self.n_features, self.half_life, self.capacity = n_features, half_life, int(capacity)
-        # The sample proper: the first _size entries of the storage arrays, in
-        # no particular order.  float32 while every row offered was float32
+        # Entries (row, row number, priority) at positions 0.._size-1 of the
+        # storage, in no order.  float32 while every row offered was float32
         # (scored then as the in-memory fit scores float32 rows), float64 from
         # any other row on.
         self._rows = np.empty((0, n_features), dtype=np.float32)
         self._index = np.empty(0, dtype=np.int64)
         self._keys = np.empty(0)
         self._size = 0
-        self._floor = -np.inf  # lowest priority kept, once the sample is full
-        self._threshold = -np.inf  # highest priority discarded
-        # True while a snapshot (frozen, copy) reads the storage: the next
-        # compaction then writes to new arrays
+        # Rows of lower priority can never enter: the lowest kept at the last cut
+        self._floor = -np.inf
+        # The highest priority discarded so far (a pending cut's not included)
+        self._threshold = -np.inf
+        # True while a copy reads the storage: the next cut writes to new arrays
         self._shared = False
-        # False for a snapshot: its storage belongs to the sample it was taken
+        # False for a copy: its storage belongs to the sample it was taken
         # from, which may append to it; it copies before any write of its own
         self._owns = True
-        # the insertion buffer: only its first _n_buffered rows are meaningful;
-        # rows are written after them, never over them, so a snapshot of
-        # (arrays, count) taken earlier stays valid
-        self._buffer = None
-        self._n_buffered = 0
+
+    @property
+    def _allocation(self):
+        return self.capacity + max(self.capacity // 2, 1)
 
     def __len__(self) -> int:
-        self.compact()
-        return self._size
+        return min(self._size, self.capacity)
 
     @property
     def threshold(self) -> float:
         """Highest priority of a row left out, -inf while every row is kept."""
-        self.compact()
-        return self._threshold
+        return max(self._threshold, self._cut()[2])
 
     # Bumped before and after every change (odd while one is under way): a
     # reader that saw the same even version before and after reading read a
     # consistent sample (see GaussianAnomalyDetector's pending epsilon).
     _version = 0
+
+    @property
+    def version(self) -> int:
+        """A count of changes, odd while one is under way."""
+        return self._version
 
     def add(self, X: np.ndarray, first_row: int) -> None:
         """Offer the rows of X (finite, 2-D), numbered first_row, first_row + 1, ..."""
@@ -274,240 +259,128 @@ class RowSample:
             self._version += 1
 
     def _add(self, X, first_row):
-        n = X.shape[0]
-        if X.dtype != self._rows.dtype and self._rows.dtype == np.float32:
-            self._promote()
-        if self.half_life is None:
-            # u orders rows as their priorities do: one pass in C, then only
-            # the rows above the sample's lowest kept priority (or, for a chunk
-            # far larger than the room left, above a floor almost surely below
-            # its top rows) are taken
-            u = np.empty(n)
-            _kernels.row_uniforms(first_row, u)
-            floor = self._floor if self._size == self.capacity else _likely_floor(
-                n, self.capacity)
-            # `pick`: the rows of X still candidates (None: all); X itself is
-            # gathered once, where the rows are finally written
-            keys, index, pick = u, None, None
-            if floor > -np.inf:
-                above = u > floor
-                positions = np.flatnonzero(above)
-                if positions.shape[0] >= min(n, self.capacity) or self._size == self.capacity:
-                    if positions.shape[0] < n:
-                        if positions.shape[0] <= self.capacity or self._size == self.capacity:
-                            # else the chunk's own cut below leaves out a candidate,
-                            # which is above every row under the floor
-                            self._threshold = max(self._threshold, float(
-                                np.where(above, -np.inf, u).max()))
-                        keys, pick = u[positions], positions
-                    index = positions + first_row
-                # else: fewer rows above the estimated floor than the chunk must
-                # offer (about 6 standard deviations away): all are candidates
-            if index is None:
-                index = np.arange(first_row, first_row + n, dtype=np.int64)
-        else:
-            index = np.arange(first_row, first_row + n, dtype=np.int64)
-            keys, pick = row_priorities(index, self.half_life), None
-        if self._size == self.capacity and self.half_life is not None:
-            # below the sample's lowest priority a row can never enter it
-            candidates = keys > self._floor
-            if not candidates.all():
-                self._threshold = max(self._threshold, float(keys[~candidates].max()))
-                pick = np.flatnonzero(candidates)
-                index, keys = index[pick], keys[pick]
-        if keys.shape[0] > self.capacity:  # a large chunk: its own top rows first
-            kept, left_out = _top(keys, index, self.capacity)
-            kept.sort()
-            self._threshold = max(self._threshold, left_out)
-            index, keys = index[kept], keys[kept]
-            pick = kept if pick is None else pick[kept]
-        m = keys.shape[0]
-        if m == 0:
-            return
-        if self._n_buffered == 0 and self._size + m <= self.capacity:
-            # filling: every row is kept, appended where it will stay
-            end = self._size + m
-            self._storage_for(end, overwrite=False)
-            if pick is None:
-                self._rows[self._size:end] = X
-            elif X.dtype == self._rows.dtype:  # gathered straight into place
-                np.take(X, pick, axis=0, out=self._rows[self._size:end])
+        if X.dtype != self._rows.dtype:
+            if self._rows.dtype == np.float32:
+                self._promote()
             else:
-                self._rows[self._size:end] = X[pick]
-            self._index[self._size:end] = index
-            self._keys[self._size:end] = keys
-            self._size = end
-            if end == self.capacity:
-                self._floor = float(self._keys[:end].min())
+                X = X.astype(np.float64)
+        if self.half_life is None:
+            # priorities, comparison with the floor and copies in one compiled pass
+            read = 0
+            while read < X.shape[0]:
+                self._make_room()
+                consumed, added, largest_below = _kernels.sample_offer(
+                    X[read:], first_row + read, self._floor, self._rows, self._index,
+                    self._keys, self._size)
+                self._size += added
+                self._threshold = max(self._threshold, largest_below)
+                read += consumed
             return
-        if pick is not None:
-            X = X[pick]
-        if self._buffer is None or self._n_buffered + m > self._buffer[0].shape[0]:
-            if self._n_buffered + m > self._buffer_limit:
-                self._compact_with(X, index, keys)
-                return
-            self._grow(self._n_buffered + m)
-        rows, buffered_index, buffered_keys = self._buffer
-        end = self._n_buffered + m
-        rows[self._n_buffered:end] = X
-        buffered_index[self._n_buffered:end] = index
-        buffered_keys[self._n_buffered:end] = keys
-        self._n_buffered = end
+        index = np.arange(first_row, first_row + X.shape[0], dtype=np.int64)
+        keys = row_priorities(index, self.half_life)
+        candidates = keys >= self._floor
+        if not candidates.all():
+            self._threshold = max(self._threshold, float(keys[~candidates].max()))
+            X, index, keys = X[candidates], index[candidates], keys[candidates]
+        self._append(X, index, keys)
 
-    @property
-    def _buffer_limit(self):
-        # a quarter of the sample: compactions stay rare (each costs
-        # O(capacity)) while the buffer adds little to the sample's memory
-        return max(self.capacity // 4, 1)
+    def _append(self, rows, index, keys):
+        """Store entries (rows of the storage's dtype), cutting as the storage fills."""
+        start = 0
+        while start < keys.shape[0]:
+            self._make_room()
+            stop = min(keys.shape[0], start + self._rows.shape[0] - self._size)
+            end = self._size + stop - start
+            self._rows[self._size:end] = rows[start:stop]
+            self._index[self._size:end] = index[start:stop]
+            self._keys[self._size:end] = keys[start:stop]
+            self._size, start = end, stop
+
+    def _make_room(self):
+        """Own storage of the full allocation, with at least one free place."""
+        if not self._owns or self._rows.shape[0] < self._allocation:
+            # np.empty touches no page: memory is used only as rows are written
+            self._copy_storage()
+        if self._size == self._rows.shape[0]:
+            self._cut_in_place()
 
     def _promote(self):
-        """Hold the rows as float64 from now on (exact: float32 widens losslessly).
-        Only the meaningful entries are converted (the rest is unwritten memory)."""
-        self._copy_storage(max(self._rows.shape[0], 1), dtype=np.float64)
-        if self._buffer is not None:
-            rows, index, keys = self._buffer
-            widened = np.empty(rows.shape, dtype=np.float64)
-            widened[:self._n_buffered] = rows[:self._n_buffered]
-            self._buffer = (widened, index, keys)
+        """Hold the rows as float64 from now on (exact: float32 widens losslessly)."""
+        self._copy_storage(dtype=np.float64)
 
-    def _grow(self, needed):
-        size = self._buffer_limit  # untouched pages cost no memory (see _storage_for)
-        rows = np.empty((size, self.n_features), dtype=self._rows.dtype)
-        index = np.empty(size, dtype=np.int64)
-        keys = np.empty(size)
-        if self._buffer is not None:
-            n = self._n_buffered
-            rows[:n], index[:n], keys[:n] = (part[:n] for part in self._buffer)
-        self._buffer = (rows, index, keys)
-
-    def _storage_for(self, size, overwrite=True):
-        """Make the storage hold `size` entries and be writable: entries
-        beyond _size only (overwrite=False), or any (overwrite=True).
-
-        Snapshots (frozen, copy, view) read the first entries of the
-        storage as it was: the sample that owns the storage may append
-        after them, but not overwrite them nor move them (resize), so
-        then it writes to new arrays; a snapshot never writes to it."""
-        allocated = self._rows.shape[0]
-        if not self._owns or (overwrite and self._shared):
-            new = max(size, allocated) if self._owns else size
-            self._copy_storage(min(self.capacity, max(new, size)))
-            return
-        if allocated >= size:
-            return
-        # the whole capacity at once: np.empty touches no page, so memory is
-        # only used as rows are written, and the sample never moves again
-        self._copy_storage(self.capacity)
-
-    def _copy_storage(self, new, dtype=None):
-        """Move the kept entries to new arrays of `new` entries, owned by self."""
-        rows = np.empty((new, self.n_features), dtype=dtype or self._rows.dtype)
-        index, keys = np.empty(new, dtype=np.int64), np.empty(new)
+    def _copy_storage(self, dtype=None):
+        """Move the stored entries to new arrays of the full allocation, owned by self."""
+        size = max(self._allocation, self._size)
+        rows = np.empty((size, self.n_features), dtype=dtype or self._rows.dtype)
+        index, keys = np.empty(size, dtype=np.int64), np.empty(size)
         n = self._size
         rows[:n], index[:n], keys[:n] = self._rows[:n], self._index[:n], self._keys[:n]
         self._rows, self._index, self._keys = rows, index, keys
         self._shared, self._owns = False, True
 
-    def _compact_with(self, X=None, index=None, keys=None):
-        """Merge the buffer and the candidates (X, index, keys) into the sample:
-        one partial sort of the priorities; entering rows take the places of
-        leaving ones, then free places."""
-        incoming = []
-        if self._n_buffered:
-            incoming.append(tuple(part[:self._n_buffered] for part in self._buffer))
-        if X is not None:
-            incoming.append((X, index, keys))
-        self._buffer, self._n_buffered = None, 0
-        if not incoming:
-            return
-        n_kept = self._size
-        in_index = np.concatenate([part[1] for part in incoming])
-        in_keys = np.concatenate([part[2] for part in incoming])
-        n_all = n_kept + in_keys.shape[0]
-        n_drop = n_all - self.capacity
+    def _cut(self):
+        """(keep_key, keep_row, largest dropped priority) of the cut keeping the
+        `capacity` highest-ranked stored entries: an entry is kept when its
+        priority is above keep_key, or equal to it with a row number at most
+        keep_row.  (None, None, -inf) when every entry is kept."""
+        n_drop = self._size - self.capacity
         if n_drop <= 0:
-            leaving = np.empty(0, dtype=np.intp)
-            entering = np.arange(in_keys.shape[0])
-        else:
-            all_keys = np.concatenate([self._keys[:n_kept], in_keys])
-            order = np.argpartition(all_keys, n_drop)
-            dropped = order[:n_drop]
-            left_out = float(all_keys[dropped].max())
-            lowest_kept = float(all_keys[order[n_drop]])
-            if left_out == lowest_kept:
-                # a tie at the cut: decided by row number, not by position
-                all_index = np.concatenate([self._index[:n_kept], in_index])
-                order = np.lexsort((-all_index, all_keys))
-                dropped = order[:n_drop]
-                left_out = float(all_keys[dropped].max())
-                lowest_kept = float(all_keys[order[n_drop]])
-            self._threshold = max(self._threshold, left_out)
-            leaving = np.sort(dropped[dropped < n_kept])
-            stays = np.ones(in_keys.shape[0], dtype=bool)
-            stays[dropped[dropped >= n_kept] - n_kept] = False
-            entering = np.flatnonzero(stays)  # positions among the incoming
-        new_size = n_kept - leaving.shape[0] + entering.shape[0]
-        self._storage_for(new_size, overwrite=leaving.shape[0] > 0)
-        slots = np.concatenate([leaving, np.arange(n_kept, new_size)])
-        self._index[slots] = in_index[entering]
-        self._keys[slots] = in_keys[entering]
-        start = 0
-        for part_rows, part_index, _ in incoming:
-            end = start + part_index.shape[0]
-            lo, hi = np.searchsorted(entering, (start, end))
-            if hi > lo:
-                self._rows[slots[lo:hi]] = part_rows[entering[lo:hi] - start]
-            start = end
-        self._size = new_size
-        if n_drop > 0:
-            self._floor = lowest_kept
-        elif self._size == self.capacity:
-            self._floor = float(self._keys[:self._size].min())
+            return None, None, -np.inf
+        keys = self._keys[:self._size]
+        ordered = np.partition(keys, n_drop)
+        keep_key, largest_dropped = float(ordered[n_drop]), float(ordered[:n_drop].max())
+        keep_row = np.iinfo(np.int64).max
+        if largest_dropped == keep_key:  # a tie at the cut: the lower row numbers stay
+            n_tied_kept = self.capacity - int(np.count_nonzero(keys > keep_key))
+            tied = self._index[:self._size][keys == keep_key]
+            keep_row = int(np.partition(tied, n_tied_kept - 1)[n_tied_kept - 1])
+        return keep_key, keep_row, largest_dropped
 
-    def compact(self) -> RowSample:
-        """Merge the insertion buffer into the sample (the logical content is unchanged)."""
-        if self._n_buffered:
-            self._version += 1
-            try:
-                self._compact_with()
-            finally:
-                self._version += 1
-        return self
+    def _kept(self):
+        """(positions of the kept entries among the stored ones, a slice or a
+        mask; the threshold), read only."""
+        keep_key, keep_row, largest_dropped = self._cut()
+        threshold = max(self._threshold, largest_dropped)
+        if keep_key is None:
+            return slice(0, self._size), threshold
+        keys, index = self._keys[:self._size], self._index[:self._size]
+        return (keys > keep_key) | ((keys == keep_key) & (index <= keep_row)), threshold
 
-    def _order(self):
-        """Positions of the kept rows in row-number order."""
-        return np.argsort(self._index[:self._size], kind="stable")
+    def _cut_in_place(self):
+        keep_key, keep_row, largest_dropped = self._cut()
+        if keep_key is None:
+            return
+        if self._shared or not self._owns:
+            self._copy_storage()
+        _kernels.sample_compact(self._rows, self._index, self._keys, self._size,
+                                self.capacity, keep_key, keep_row)
+        self._size = self.capacity
+        self._floor = keep_key
+        self._threshold = max(self._threshold, largest_dropped)
 
     def view(self):
-        """(rows, row numbers, threshold), in row order: new arrays (or the
-        storage itself when it is in order), not changed afterwards."""
-        self.compact()
-        order = self._order()
-        n = self._size
-        if np.array_equal(order, np.arange(n)):
-            self._shared = True  # handed out: never written in place again
-            return self._rows[:n], self._index[:n], self._threshold
-        return self._rows[order], self._index[order], self._threshold
+        """(rows, row numbers, threshold) of the kept rows, in row order: new arrays."""
+        kept, threshold = self._kept()
+        rows, index = self._rows[:self._size][kept], self._index[:self._size][kept]
+        order = np.argsort(index, kind="stable")
+        return rows[order], index[order], threshold
 
     def scores(self, log_density, block_rows=65536):
-        """(log_density of the kept rows, their row numbers), in the order the
-        sample stores them (a quantile needs no order), scored in blocks of
-        consecutive stored rows: no copy of the sample, no sort."""
-        self.compact()
-        scores = np.empty(self._size)
-        for start in range(0, self._size, block_rows):
-            stop = min(start + block_rows, self._size)
+        """(log_density of the kept rows, their row numbers, the threshold), in
+        the order the sample stores them (a quantile needs no order): the
+        stored rows are scored in place, block by block, and the kept ones
+        taken."""
+        n = self._size
+        scores = np.empty(n)
+        for start in range(0, n, block_rows):
+            stop = min(start + block_rows, n)
             scores[start:stop] = log_density(self._rows[start:stop])
-        return scores, self._index[:self._size].copy()
+        kept, threshold = self._kept()
+        return scores[kept], np.array(self._index[:n][kept]), threshold
 
-    def frozen(self):
-        """The sample as it is now, in O(1): its contents are computed (not
-        changing this sample) when it is read."""
-        frozen = self._share()
-        frozen._buffer, frozen._n_buffered = self._buffer, self._n_buffered
-        return frozen
-
-    def _share(self):
+    def copy(self) -> RowSample:
+        """An independent sample of the same content, in O(1): the storage is
+        shared until either writes."""
         result = RowSample(self.n_features, self.half_life, self.capacity)
         result._rows, result._index, result._keys = self._rows, self._index, self._keys
         result._size, result._floor = self._size, self._floor
@@ -523,33 +396,27 @@ class RowSample:
                 "cannot merge row samples of different features, half-life or capacity: "
                 f"({self.n_features}, {self.half_life}, {self.capacity}) and "
                 f"({other.n_features}, {other.half_life}, {other.capacity})")
-        result = self.copy()
-        other = other.copy()
-        rows, index, keys = (other._rows[:other._size], other._index[:other._size],
-                             other._keys[:other._size])
-        if np.intersect1d(result._index[:result._size], index).size:
+        kept, threshold = other._kept()
+        rows = other._rows[:other._size][kept]
+        index, keys = other._index[:other._size][kept], other._keys[:other._size][kept]
+        if np.intersect1d(self._index[:self._size], index).size:
             raise ValueError("the row samples share row numbers: merge parts of disjoint rows "
                              "(give each part its first_row)")
+        result = self.copy()
         if rows.dtype != result._rows.dtype:
             if result._rows.dtype == np.float32:
                 result._promote()
             else:
                 rows = rows.astype(np.float64)
-        result._threshold = max(result._threshold, other._threshold)
-        result._compact_with(rows, index, keys)
+        result._threshold = max(result._threshold, threshold)
+        result._append(rows, index, keys)
         return result
-
-    def copy(self) -> RowSample:
-        """An independent sample of the same content (the arrays are shared
-        until either writes)."""
-        self.compact()
-        return self._share()
 
     @classmethod
     def from_arrays(cls, rows, index, threshold, half_life, capacity):
-        """A sample from stored arrays (rows (m, d) float64 or float32,
-        increasing int64 row numbers); the priorities are recomputed from
-        the row numbers."""
+        """A sample from stored arrays (rows (m, d) float64 or float32, m at
+        most `capacity`, increasing int64 row numbers); the priorities are
+        recomputed from the row numbers."""
         result = cls(rows.shape[1], half_life, capacity)
         result._rows = np.ascontiguousarray(
             rows, dtype=np.float32 if rows.dtype == np.float32 else np.float64)
@@ -566,8 +433,8 @@ class RowSample:
     def quantile(self, log_density, q: float) -> float:
         """The q-quantile of the kept rows' scores ``log_density(rows)``,
         weighted as the module describes (unweighted without forgetting)."""
-        scores, index = self.scores(log_density)
-        return sample_quantile(scores, index, self._threshold, self.half_life, q)
+        scores, index, threshold = self.scores(log_density)
+        return sample_quantile(scores, index, threshold, self.half_life, q)
 
 
 def sample_quantile(scores, index, threshold, half_life, q):
