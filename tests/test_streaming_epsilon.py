@@ -180,13 +180,13 @@ def test_merge_refuses_overlapping_or_mismatched_parts():
 
 
 def test_the_sample_never_exceeds_its_capacity():
-    """Memory: the kept rows never exceed the capacity, the storage 1.5 times it."""
+    """Memory: the kept rows never exceed the capacity, the storage twice it."""
     X = gaussian_rows(30_000, seed=11)
     statistics = GaussianStatistics("full", sample=500)
     for chunk in random_chunks(X, seed=12, largest=900):
         statistics.update(chunk)
         sample = statistics.sample
-        assert sample._size <= 750 and sample._rows.shape[0] <= 750
+        assert sample._size <= 1000 and sample._rows.shape[0] <= 1000
         assert len(sample) <= 500 and len(sample.view()[1]) == len(sample)
     assert len(statistics.sample) == 500
 

@@ -56,7 +56,7 @@ __all__ = ["MAX_ROWS", "MIN_ROWS", "SAMPLE_BYTES", "RowSample", "default_capacit
 # contamination = 0.1 with 3.6 standard deviations to spare.
 MAX_ROWS = 1 << 17
 MIN_ROWS = 1 << 12
-SAMPLE_BYTES = 1 << 25  # 32 MiB kept; with the insertion buffer at most twice that
+SAMPLE_BYTES = 1 << 25  # 32 MiB kept; with the rows entering, at most twice that
 _LN2 = math.log(2.0)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -177,13 +177,14 @@ class RowSample:
     `capacity` of them, with their row numbers; stored as float32 while every
     row offered was float32, else as float64.
 
-    The storage has room for ``capacity + capacity // 2`` entries.  Offered
+    The storage has room for ``2 * capacity`` entries.  Offered
     rows whose priority reaches the floor (the lowest priority kept at the
     last cut) are appended; when the storage is full, one cut (a partial sort
     of the priorities) keeps the `capacity` highest-ranked entries, priority
     descending and then row number ascending, and the entering rows move
     into the places of the leaving ones, in place.  So a row costs O(1)
-    amortised, and the memory is about ``1.5 * capacity`` rows of
+    amortised (a cut every `capacity` rows that enter, at most), and the
+    memory is at most ``2 * capacity`` rows of
     ``itemsize * n_features + 16`` bytes.  Offering rows without forgetting
     (their priorities, the comparison and the copy) is one compiled loop.
 
@@ -228,7 +229,7 @@ class RowSample:
 
     @property
     def _allocation(self):
-        return self.capacity + max(self.capacity // 2, 1)
+        return 2 * self.capacity
 
     def __len__(self) -> int:
         return min(self._size, self.capacity)
