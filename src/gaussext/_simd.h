@@ -253,13 +253,46 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
  * memory, a cache line at a time spread evenly over the panels: the rows the
  * thread standardises next, which would otherwise be read only once this
  * product, which reads no X, is over. */
+/* The triangle of a block of four rows of W (k .. k + 3) over one column
+ * value of the panel at S: row k + b takes columns k .. k + b. */
+#define GAUSSEXT_WHITENED_TRIANGLE(Z0, Z1, Z2, Z3, S_J, S)                      \
+    do {                                                                       \
+        GAUSSEXT_COLUMN_LOAD(S_J, (S) + k * P);                                \
+        GAUSSEXT_COLUMN_MULTIPLY_ADD(Z0, w0[k], S_J);                          \
+        GAUSSEXT_COLUMN_MULTIPLY_ADD(Z1, w1[k], S_J);                          \
+        GAUSSEXT_COLUMN_MULTIPLY_ADD(Z2, w2[k], S_J);                          \
+        GAUSSEXT_COLUMN_MULTIPLY_ADD(Z3, w3[k], S_J);                          \
+        GAUSSEXT_COLUMN_LOAD(S_J, (S) + (k + 1) * P);                          \
+        GAUSSEXT_COLUMN_MULTIPLY_ADD(Z1, w1[k + 1], S_J);                      \
+        GAUSSEXT_COLUMN_MULTIPLY_ADD(Z2, w2[k + 1], S_J);                      \
+        GAUSSEXT_COLUMN_MULTIPLY_ADD(Z3, w3[k + 1], S_J);                      \
+        GAUSSEXT_COLUMN_LOAD(S_J, (S) + (k + 2) * P);                          \
+        GAUSSEXT_COLUMN_MULTIPLY_ADD(Z2, w2[k + 2], S_J);                      \
+        GAUSSEXT_COLUMN_MULTIPLY_ADD(Z3, w3[k + 2], S_J);                      \
+        GAUSSEXT_COLUMN_LOAD(S_J, (S) + (k + 3) * P);                          \
+        GAUSSEXT_COLUMN_MULTIPLY_ADD(Z3, w3[k + 3], S_J);                      \
+    } while (0)
+
+/* |z|^2 of WIDTH rows plus four entries of their z, added in order k .. k + 3. */
+#define GAUSSEXT_WHITENED_NORMS(NORM, Z0, Z1, Z2, Z3, WIDTH)                    \
+    do {                                                                       \
+        for (int r = 0; r < (WIDTH); ++r) {                                    \
+            double z0_r = GAUSSEXT_COLUMN_ELEMENT(Z0, r);                      \
+            double z1_r = GAUSSEXT_COLUMN_ELEMENT(Z1, r);                      \
+            double z2_r = GAUSSEXT_COLUMN_ELEMENT(Z2, r);                      \
+            double z3_r = GAUSSEXT_COLUMN_ELEMENT(Z3, r);                      \
+            (NORM)[r] = ((((NORM)[r] + z0_r * z0_r) + z1_r * z1_r)             \
+                         + z2_r * z2_r) + z3_r * z3_r;                         \
+        }                                                                      \
+    } while (0)
+
 #define GAUSSEXT_DEFINE_WHITENED_PANELS(NAME, ELEMENT, COLUMN, WIDTH)           \
     GAUSSEXT_DISPATCH static void NAME(                                        \
         const ELEMENT *whitening, ptrdiff_t n, const ELEMENT *panels,          \
         ptrdiff_t n_rows, double log_norm, double *out,                        \
         const char *prefetch, ptrdiff_t n_prefetch_bytes)                      \
     {                                                                          \
-        enum { P = GAUSSEXT_PANEL_ROWS };                                      \
+        enum { P = GAUSSEXT_PANEL_ROWS, TWO = 2 * (WIDTH) <= P };              \
         ptrdiff_t n_panels = (n_rows + P - 1) / P;                             \
         /* lines owed so far, in units of 1 / n_panels of a line */            \
         ptrdiff_t n_lines = (n_prefetch_bytes + GAUSSEXT_CACHE_LINE - 1)       \
@@ -271,15 +304,21 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
                 prefetch += GAUSSEXT_CACHE_LINE;                               \
             }                                                                  \
             double norm[P] = {0.0};                                            \
-            for (int h = 0; h < P; h += (WIDTH)) {                             \
+            /* both halves of a panel of double at once (TWO): eight sums in   \
+             * registers, each column of W's four rows loaded once for eight   \
+             * rows; a panel of float is one vector already */                 \
+            for (int h = 0; h < P; h += (TWO ? 2 : 1) * (WIDTH)) {             \
             const ELEMENT *s = panels + p * P * n + h;                         \
-            COLUMN s_j, z0, z1, z2, z3;                                        \
+            const ELEMENT *t = s + (WIDTH);                                    \
+            COLUMN s_j, t_j, z0, z1, z2, z3, y0, y1, y2, y3;                   \
             ptrdiff_t k = 0;                                                   \
             for (; k + 4 <= n; k += 4) {                                       \
                 const ELEMENT *w0 = whitening + k * n, *w1 = w0 + n;           \
                 const ELEMENT *w2 = w1 + n, *w3 = w2 + n;                      \
                 GAUSSEXT_COLUMN_ZERO(z0); GAUSSEXT_COLUMN_ZERO(z1);            \
                 GAUSSEXT_COLUMN_ZERO(z2); GAUSSEXT_COLUMN_ZERO(z3);            \
+                GAUSSEXT_COLUMN_ZERO(y0); GAUSSEXT_COLUMN_ZERO(y1);            \
+                GAUSSEXT_COLUMN_ZERO(y2); GAUSSEXT_COLUMN_ZERO(y3);            \
                 /* the columns all four rows of W have */                      \
                 for (ptrdiff_t j = 0; j < k; ++j) {                            \
                     GAUSSEXT_COLUMN_LOAD(s_j, s + j * P);                      \
@@ -287,42 +326,42 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
                     GAUSSEXT_COLUMN_MULTIPLY_ADD(z1, w1[j], s_j);              \
                     GAUSSEXT_COLUMN_MULTIPLY_ADD(z2, w2[j], s_j);              \
                     GAUSSEXT_COLUMN_MULTIPLY_ADD(z3, w3[j], s_j);              \
+                    if (TWO) {                                                 \
+                        GAUSSEXT_COLUMN_LOAD(t_j, t + j * P);                  \
+                        GAUSSEXT_COLUMN_MULTIPLY_ADD(y0, w0[j], t_j);          \
+                        GAUSSEXT_COLUMN_MULTIPLY_ADD(y1, w1[j], t_j);          \
+                        GAUSSEXT_COLUMN_MULTIPLY_ADD(y2, w2[j], t_j);          \
+                        GAUSSEXT_COLUMN_MULTIPLY_ADD(y3, w3[j], t_j);          \
+                    }                                                          \
                 }                                                              \
                 /* then the triangle: row k + b stops at column k + b */       \
-                GAUSSEXT_COLUMN_LOAD(s_j, s + k * P);                          \
-                GAUSSEXT_COLUMN_MULTIPLY_ADD(z0, w0[k], s_j);                  \
-                GAUSSEXT_COLUMN_MULTIPLY_ADD(z1, w1[k], s_j);                  \
-                GAUSSEXT_COLUMN_MULTIPLY_ADD(z2, w2[k], s_j);                  \
-                GAUSSEXT_COLUMN_MULTIPLY_ADD(z3, w3[k], s_j);                  \
-                GAUSSEXT_COLUMN_LOAD(s_j, s + (k + 1) * P);                    \
-                GAUSSEXT_COLUMN_MULTIPLY_ADD(z1, w1[k + 1], s_j);              \
-                GAUSSEXT_COLUMN_MULTIPLY_ADD(z2, w2[k + 1], s_j);              \
-                GAUSSEXT_COLUMN_MULTIPLY_ADD(z3, w3[k + 1], s_j);              \
-                GAUSSEXT_COLUMN_LOAD(s_j, s + (k + 2) * P);                    \
-                GAUSSEXT_COLUMN_MULTIPLY_ADD(z2, w2[k + 2], s_j);              \
-                GAUSSEXT_COLUMN_MULTIPLY_ADD(z3, w3[k + 2], s_j);              \
-                GAUSSEXT_COLUMN_LOAD(s_j, s + (k + 3) * P);                    \
-                GAUSSEXT_COLUMN_MULTIPLY_ADD(z3, w3[k + 3], s_j);              \
-                for (int r = 0; r < (WIDTH); ++r) {                            \
-                    double z0_r = GAUSSEXT_COLUMN_ELEMENT(z0, r);              \
-                    double z1_r = GAUSSEXT_COLUMN_ELEMENT(z1, r);              \
-                    double z2_r = GAUSSEXT_COLUMN_ELEMENT(z2, r);              \
-                    double z3_r = GAUSSEXT_COLUMN_ELEMENT(z3, r);              \
-                    norm[h + r] = (((norm[h + r] + z0_r * z0_r) + z1_r * z1_r) \
-                                   + z2_r * z2_r) + z3_r * z3_r;               \
+                GAUSSEXT_WHITENED_TRIANGLE(z0, z1, z2, z3, s_j, s);            \
+                GAUSSEXT_WHITENED_NORMS(norm + h, z0, z1, z2, z3, WIDTH);      \
+                if (TWO) {                                                     \
+                    GAUSSEXT_WHITENED_TRIANGLE(y0, y1, y2, y3, t_j, t);        \
+                    GAUSSEXT_WHITENED_NORMS(norm + h + (WIDTH), y0, y1, y2, y3, WIDTH); \
                 }                                                              \
             }                                                                  \
             /* the last n mod 4 entries of z, one at a time */                 \
             for (; k < n; ++k) {                                               \
                 const ELEMENT *w = whitening + k * n;                          \
                 GAUSSEXT_COLUMN_ZERO(z0);                                      \
+                GAUSSEXT_COLUMN_ZERO(y0);                                      \
                 for (ptrdiff_t j = 0; j <= k; ++j) {                           \
                     GAUSSEXT_COLUMN_LOAD(s_j, s + j * P);                      \
                     GAUSSEXT_COLUMN_MULTIPLY_ADD(z0, w[j], s_j);               \
+                    if (TWO) {                                                 \
+                        GAUSSEXT_COLUMN_LOAD(t_j, t + j * P);                  \
+                        GAUSSEXT_COLUMN_MULTIPLY_ADD(y0, w[j], t_j);           \
+                    }                                                          \
                 }                                                              \
                 for (int r = 0; r < (WIDTH); ++r) {                            \
                     double z_r = GAUSSEXT_COLUMN_ELEMENT(z0, r);               \
                     norm[h + r] += z_r * z_r;                                  \
+                    if (TWO) {                                                 \
+                        double y_r = GAUSSEXT_COLUMN_ELEMENT(y0, r);           \
+                        norm[h + (WIDTH) + r] += y_r * y_r;                    \
+                    }                                                          \
                 }                                                              \
             }                                                                  \
             }                                                                  \
