@@ -814,3 +814,48 @@ def test_estimator_score_samples_match_oracle(covariance, dtype, n_jobs,
     else:
         _assert_full_log_density_close(actual, expected, log_norm, X_test, mean, cov,
                                        single_precision_product_bound)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features", [1, 2, 3, 4, 5])
+def test_packed_short_rows_score_as_the_column_sweep(n_features, dtype):
+    """Packed rows of one to four features have loops of their own (_simd.h):
+    the same bits as the column sweep that strided and column-major data
+    take, and the plain formula within rounding."""
+    rng = np.random.default_rng(n_features)
+    values = (rng.normal(size=(5003, n_features)) * 3 + 1e3).astype(dtype)
+    mean = values.mean(axis=0, dtype=np.float64)
+    inv_std = 1.0 / values.std(axis=0, dtype=np.float64)
+
+    def scores(X):
+        out = np.full(X.shape[0], np.nan)
+        assert _kernels.diagonal_log_density(X, mean, inv_std, -1.5, out, 1) == 0
+        return out
+
+    packed = scores(np.ascontiguousarray(values))
+    for layout in ("C-strided", "F"):
+        np.testing.assert_array_equal(packed, scores(_arrange(values, layout, False)))
+    expected = -1.5 - 0.5 * np.sum(((values.astype(np.float64) - mean) * inv_std) ** 2, axis=1)
+    np.testing.assert_allclose(packed, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("matrix", [False, True])
+def test_statistics_of_every_layout_are_the_same_bits(matrix, dtype):
+    """Column sums add rows four at a time on contiguous rows (_simd.h) and
+    in the same order on strided ones: every layout gives the same bits."""
+    rng = np.random.default_rng(7)
+    values = (rng.normal(size=(4099, 7)) * 5 + 1e3).astype(dtype)
+    shift = values[0].astype(np.float64)
+
+    def statistics(X):
+        mean, moments = np.empty(7), np.empty(49 if matrix else 7)
+        _kernels.shifted_statistics(X, shift, mean, moments, matrix, 1)
+        return mean, moments
+
+    expected = statistics(np.ascontiguousarray(values))
+    for layout in ("F", "C-strided", "reversed"):
+        for got, want in zip(statistics(_arrange(values, layout, True)), expected):
+            np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(expected[0] + shift, values.mean(axis=0, dtype=np.float64),
+                               rtol=1e-12)

@@ -185,7 +185,9 @@ cdef inline void _diagonal_block(
     cdef Py_ssize_t i, j, n_features = X.shape[1]
     cdef Py_ssize_t row_step = X.strides[0] // <Py_ssize_t> sizeof(floating)
     cdef float64_t z
-    if _rows_contiguous(X) and n_features >= ROW_SWEEP_MIN_FEATURES:
+    if _rows_contiguous(X) and (n_features >= ROW_SWEEP_MIN_FEATURES
+                                or (n_features <= 4 and row_step == n_features)):
+        # (packed rows of at most four features have loops of their own there)
         _diagonal_rows(&X[start, 0], row_step, stop - start, n_features,
                        &mean[0], &inv_std[0], log_norm, &out[start])
     else:
