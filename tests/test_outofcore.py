@@ -179,14 +179,14 @@ def test_fit_and_score_a_file_in_bounded_memory(tmp_path):
     assert completed.returncode == 0, completed.stderr
     increase = json.loads(completed.stdout)["increase_bytes"]
     file_bytes = n_rows * n_features * 8
-    # measured about 25 MiB: the row sample epsilon is taken from (131072 rows of
-    # 8 features and their numbers and priorities, 10 MiB, its insertion buffer
-    # and its growth while it fills), a block, the allocator's slack; reading
-    # the file into memory would take 64 MiB
+    # measured about 29 MiB: the row sample epsilon is taken from (131072 rows of
+    # 8 features and their numbers and priorities, 10 MiB, in storage of twice
+    # that for the rows entering between cuts), a block, the allocator's slack;
+    # reading the file into memory would take 64 MiB
     from gaussext._sample import default_capacity
 
     sample_bytes = default_capacity(n_features) * (8 * n_features + 16)
-    assert increase < file_bytes // 4 + sample_bytes, (
+    assert increase < file_bytes // 4 + 2 * sample_bytes, (
         f"peak RSS grew by {increase / 2**20:.1f} MiB")
     detector = GaussianAnomalyDetector.load(tmp_path / "model.npz")
     X = np.load(tmp_path / "X.npy")
