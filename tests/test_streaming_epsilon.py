@@ -419,3 +419,23 @@ def test_a_stale_pending_epsilon_resolves_the_newest_model_whole():
     detector.partial_fit(X[:10])
     detector.statistics_.update(X[10:500])
     assert np.isfinite(detector.log_epsilon_)
+
+
+def test_a_tie_at_the_cut_keeps_the_lower_row_numbers():
+    """Equal priorities at the cut (rare with 52-bit priorities, but possible):
+    the kept rows are decided by row number, whether read through a pending
+    cut or after the cut is made in place."""
+    sample = RowSample(1, None, 3)
+    keys = np.array([0.5, 0.7, 0.5, 0.5, 0.9])
+    rows = np.arange(5.0).reshape(5, 1)
+    order = np.array([3, 1, 0, 4, 2])  # stored in no particular order
+    sample._append(rows[order], np.array([10, 11, 12, 13, 14])[order], keys[order])
+    rows_kept, index, threshold = sample.view()
+    np.testing.assert_array_equal(index, [10, 11, 14])
+    np.testing.assert_array_equal(rows_kept[:, 0], [0.0, 1.0, 4.0])
+    assert threshold == 0.5 and len(sample) == 3
+    # the first fills the storage (twice the capacity), the second makes the cut
+    sample._append(np.zeros((2, 1)), np.array([20, 21]), np.array([0.1, 0.2]))
+    assert sample._size == 4 and sample._floor == 0.5
+    np.testing.assert_array_equal(sample.view()[1], [10, 11, 14])
+    assert sample.threshold == 0.5
