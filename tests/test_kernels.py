@@ -859,3 +859,39 @@ def test_statistics_of_every_layout_are_the_same_bits(matrix, dtype):
             np.testing.assert_array_equal(got, want)
     np.testing.assert_allclose(expected[0] + shift, values.mean(axis=0, dtype=np.float64),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("matrix", [False, True])
+def test_accumulate_statistics_is_merge_statistics_of_the_two_parts(matrix):
+    """A stream's chunk in one call: the bits of the chunk's statistics merged
+    by merge_statistics; a chunk with a NaN leaves the running ones unchanged."""
+    rng = np.random.default_rng(11)
+    first = rng.normal(size=(300, 5)) * 3 + 1e6
+    chunk = rng.normal(size=(257, 5)) + 1e6 + 2
+    shift = first[0].copy()
+    n_moments = 25 if matrix else 5
+
+    def statistics(X):
+        mean, moments = np.empty(5), np.zeros(n_moments)
+        _kernels.shifted_statistics(X, shift, mean, moments, matrix, 1)
+        return mean, moments
+
+    def meaningful(moments):  # the scatter matrix's upper triangle only is kept
+        return np.triu(moments.reshape(5, 5)) if matrix else moments
+
+    (mean_a, moments_a), (mean_b, moments_b) = statistics(first), statistics(chunk)
+    expected_mean, expected_moments = np.empty(5), np.empty(n_moments)
+    _kernels.merge_statistics(np.array([300.0, 257.0]), np.stack([mean_a, mean_b]),
+                              np.stack([moments_a, moments_b]), expected_mean,
+                              expected_moments, matrix)
+    mean, moments = mean_a.copy(), moments_a.copy()
+    assert _kernels.accumulate_statistics(chunk, shift, 300.0, mean, moments, np.empty(5),
+                                          np.empty(n_moments), matrix, 1)
+    np.testing.assert_array_equal(mean, expected_mean)
+    np.testing.assert_array_equal(meaningful(moments), meaningful(expected_moments))
+    bad = chunk.copy()
+    bad[100, 2] = np.nan
+    assert not _kernels.accumulate_statistics(bad, shift, 557.0, mean, moments, np.empty(5),
+                                              np.empty(n_moments), matrix, 1)
+    np.testing.assert_array_equal(mean, expected_mean)
+    np.testing.assert_array_equal(meaningful(moments), meaningful(expected_moments))

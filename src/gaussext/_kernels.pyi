@@ -50,6 +50,17 @@ def merge_statistics(
     merged_moments: npt.NDArray[np.float64],
     matrix: bool,
 ) -> None: ...
+def accumulate_statistics(
+    X: npt.NDArray[Float],
+    shift: npt.NDArray[np.float64],
+    n_before: float,
+    mean: npt.NDArray[np.float64],
+    moments: npt.NDArray[np.float64],
+    chunk_mean: npt.NDArray[np.float64],
+    chunk_moments: npt.NDArray[np.float64],
+    matrix: bool,
+    n_threads: int,
+) -> bool: ...
 def cholesky_lower(
     matrix: npt.NDArray[np.float64],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], int]: ...

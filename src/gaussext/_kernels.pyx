@@ -942,6 +942,36 @@ def merge_statistics(const float64_t[::1] counts, const float64_t[:, ::1] means,
         _merge_chunks(means, moments, counts, mean, merged_moments, &delta[0], matrix)
 
 
+def accumulate_statistics(const floating[:, :] X, const float64_t[::1] shift,
+                          float64_t n_before, float64_t[::1] mean, float64_t[::1] moments,
+                          float64_t[::1] chunk_mean, float64_t[::1] chunk_moments,
+                          bint matrix, int n_threads):
+    """The statistics of X's rows into (chunk_mean, chunk_moments), as
+    shifted_statistics computes them; then, if they are finite, merged in
+    place into the running (mean, moments) of n_before > 0 rows (all
+    relative to `shift`) by the operations merge_statistics does for these
+    two parts, so the same bits.  One call for a stream's chunk instead of
+    two and the arrays between them.
+
+    Returns whether the chunk's mean and moments were finite; when not, the
+    running statistics are unchanged (the caller locates a NaN or inf in X,
+    or merges the chunk itself).
+    """
+    cdef Py_ssize_t j, n_features = X.shape[1]
+    cdef float64_t[::1] delta = np.empty(n_features)
+    _statistics(X, shift, chunk_mean, chunk_moments, matrix, n_threads)
+    for j in range(n_features):
+        if not (isfinite(chunk_mean[j]) and isfinite(
+                chunk_moments[j * (n_features + 1) if matrix else j])):
+            return False
+    with nogil:
+        for j in range(moments.shape[0]):
+            moments[j] += chunk_moments[j]
+        _merge(n_before, <float64_t> X.shape[0], &mean[0], &chunk_mean[0], &moments[0],
+               &delta[0], n_features, matrix)
+    return True
+
+
 def cholesky_lower(const float64_t[:, ::1] matrix):
     """Return (L, L^-1, info): the row-major lower Cholesky factor of a symmetric
     positive-definite matrix, its inverse (lower triangular), and LAPACK's info

@@ -274,32 +274,63 @@ class GaussianStatistics:
         self.n_features = X.shape[1]
         if X.shape[0] == 0:
             return self
-        shift = self._shift if self.n_samples else np.array(X[0], dtype=np.float64)
-        if self.half_life is None:
-            mean, moments = self._chunk_statistics(X, shift, n_jobs)
-            weight = weight_squared = None
+        if self.half_life is None and self.n_samples:
+            self._accumulate(X, n_jobs)
         else:
-            mean, moments, weight, weight_squared = self._weighted_chunk_statistics(X, shift)
-        if self.n_samples == 0:
-            self._shift, self._relative_mean, self._scatter = shift, mean, moments
-            self._weight, self._weight_squared = weight or 0.0, weight_squared or 0.0
-            self.n_samples, self.first_row = X.shape[0], start
-        else:
-            self._merge_in(X.shape[0], mean, moments, weight, weight_squared)
+            shift = self._shift if self.n_samples else np.array(X[0], dtype=np.float64)
+            if self.half_life is None:
+                mean, moments = self._chunk_statistics(X, shift, n_jobs)
+                weight = weight_squared = None
+            else:
+                mean, moments, weight, weight_squared = self._weighted_chunk_statistics(
+                    X, shift)
+            if self.n_samples == 0:
+                self._shift, self._relative_mean, self._scatter = shift, mean, moments
+                self._weight, self._weight_squared = weight or 0.0, weight_squared or 0.0
+                self.n_samples, self.first_row = X.shape[0], start
+            else:
+                self._merge_in(X.shape[0], mean, moments, weight, weight_squared)
         if self._keeps_sample:
             if self.sample is None:
                 self.sample = RowSample(self.n_features, self.half_life, self._sample_capacity)
             self.sample.add(X, start)
         return self
 
+    def _threads(self, X, n_jobs):
+        """Threads for the statistics of X: about (d + 3) / 2 multiply-adds an
+        element for the scatter matrix, 2 for the per-feature sums."""
+        n_samples, n_features = X.shape
+        per_element = (n_features + 3) // 2 if self.kind == "full" else 2
+        return n_threads_for(n_jobs, n_samples * n_features * per_element)
+
+    def _accumulate(self, X, n_jobs):
+        """Add validated, non-empty X to statistics of at least one row,
+        without forgetting, in place: one kernel call, the same bits as
+        _chunk_statistics and _merge_in.  X holding a NaN or inf raises and
+        changes nothing."""
+        # the running arrays are written in place: own, C-ordered float64
+        self._relative_mean = np.require(self._relative_mean, np.float64, ["C", "W", "O"])
+        self._scatter = np.require(self._scatter, np.float64, ["C", "W", "O"])
+        chunk_mean = np.empty(X.shape[1])
+        chunk_moments = np.empty(self._scatter.size)
+        if _kernels.accumulate_statistics(
+                X, self._shift, float(self.n_samples), self._relative_mean,
+                self._scatter.reshape(-1), chunk_mean, chunk_moments, self.kind == "full",
+                self._threads(X, n_jobs)):
+            self.n_samples += X.shape[0]
+            return
+        check_finite(X)
+        # finite rows whose spread overflows float64 are merged all the same:
+        # the model fitted from these statistics names the features
+        self._merge_in(X.shape[0], chunk_mean, chunk_moments.reshape(self._scatter.shape))
+
     def _chunk_statistics(self, X, shift, n_jobs):
         """(mean relative to shift, moments) of validated, non-empty X."""
-        n_samples, n_features = X.shape
+        n_features = X.shape[1]
         matrix = self.kind == "full"
         mean = np.empty(n_features)
         moments = np.empty(n_features * n_features if matrix else n_features)
-        work = n_samples * n_features * ((n_features + 3) // 2 if matrix else 2)
-        _kernels.shifted_statistics(X, shift, mean, moments, matrix, n_threads_for(n_jobs, work))
+        _kernels.shifted_statistics(X, shift, mean, moments, matrix, self._threads(X, n_jobs))
         # a NaN or inf anywhere in X makes its feature's mean or moment non-finite
         diagonal = moments[:: n_features + 1] if matrix else moments
         if not (np.isfinite(mean).all() and np.isfinite(diagonal).all()):
