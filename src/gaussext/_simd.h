@@ -153,10 +153,10 @@
  * out[i] = log_norm - 1/2 sum_j ((row_ij - mean_j) inv_std_j)^2.
  *
  * Rows of one to four features, packed (row_step == n), take a loop written
- * for that n: its sums are the short rows' sums of GAUSSEXT_SUM_OF_SQUARES,
- * term after term from 0.0, so the same bits, but with the per-row loop
- * over features gone the compiler vectorises across rows (at d = 2 the
- * general loop spends more on its own control than on the arithmetic). */
+ * for that n: the same GAUSSEXT_SUM_OF_SQUARES with n a constant, so the
+ * same bits, but with the per-row loop over features unrolled the compiler
+ * vectorises across rows (at d = 2 the general loop spends more on its own
+ * control than on the arithmetic). */
 #define GAUSSEXT_PACKED_SHORT_ROWS(ELEMENT, N)                                  \
     do {                                                                       \
         double mean_[N], inv_std_[N];                                          \
@@ -166,11 +166,8 @@
         }                                                                      \
         for (ptrdiff_t i = 0; i < n_rows; ++i) {                               \
             const ELEMENT *row = rows + i * (N);                               \
-            double sum = 0.0;                                                  \
-            for (int j_ = 0; j_ < (N); ++j_) {                                 \
-                double term_ = ((double)row[j_] - mean_[j_]) * inv_std_[j_];   \
-                sum += term_ * term_;                                          \
-            }                                                                  \
+            double sum;                                                        \
+            GAUSSEXT_SUM_OF_SQUARES(sum, (N), j, ((double)row[j] - mean_[j]) * inv_std_[j]); \
             out[i] = log_norm - 0.5 * sum;                                     \
         }                                                                      \
         return;                                                                \
