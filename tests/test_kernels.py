@@ -448,7 +448,9 @@ def test_full_scores_do_not_depend_on_threads_storage_or_blas(dtype, n_features)
     """Over 2.5 blocks (so that two threads split them), the full kernel gives
     the same bits on one or two threads, run after run, for C- or
     Fortran-ordered rows or rows one element off alignment, and whatever
-    BLAS's own thread count is: no BLAS runs in its loops."""
+    BLAS's own thread count is: no BLAS runs in its loops.  A row's score
+    does not depend on the rows scored with it either (the product takes
+    rows in groups, an odd one alone)."""
     rng = np.random.default_rng(n_features)
     n_samples = 5 * _kernels.full_block_rows(n_features) // 2
     mean = rng.normal(size=n_features)
@@ -463,8 +465,8 @@ def test_full_scores_do_not_depend_on_threads_storage_or_blas(dtype, n_features)
     whitening = (inverse_factor * std).astype(dtype)
 
     def scores(rows, n_threads):
-        out = np.full(n_samples, np.nan)
-        workspace = np.full(_kernels.full_workspace_shape(n_threads, n_features, n_samples),
+        out = np.full(rows.shape[0], np.nan)
+        workspace = np.full(_kernels.full_workspace_shape(n_threads, n_features, rows.shape[0]),
                             np.nan, dtype=dtype)
         _kernels.full_log_density(rows, mean, 1.0 / std, whitening, -1.0, out, workspace,
                                   n_threads)
@@ -474,6 +476,8 @@ def test_full_scores_do_not_depend_on_threads_storage_or_blas(dtype, n_features)
     assert np.all(np.isfinite(reference))
     for stored, n_threads in [(X, 1), (X, 2), (X, 2), (np.asfortranarray(X), 2), (shifted, 2)]:
         assert np.array_equal(scores(stored, n_threads), reference)
+    for start, stop in [(0, 1), (5, 6), (3, 12), (1, 18), (7, 40)]:
+        assert np.array_equal(scores(X[start:stop], 1), reference[start:stop])
     for blas_threads in (1, 2):
         with threadpool_limits(limits=blas_threads, user_api="blas"):
             assert np.array_equal(scores(X, 2), reference)

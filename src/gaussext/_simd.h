@@ -273,15 +273,15 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
  *
  * z_ik = sum_{j <= k} W_kj s_ij is accumulated in ELEMENT, j = 0, 1, ..., k
  * in turn; |z_i|^2 in double, k = 0, 1, ..., n - 1 in turn.  Four entries of
- * z are formed at once for WIDTH rows of the panel (a 32-byte vector), in
- * registers, so each column of s loaded feeds four multiply-adds and four
- * independent sums hide the adds' latency: the loop is bound by arithmetic,
- * not by loads.  (There are no
+ * z are formed at once for two groups of WIDTH rows (a 32-byte vector each),
+ * in registers, so each column of s loaded feeds four multiply-adds, each
+ * entry of W two, and eight independent sums hide the adds' latency: the
+ * loop is bound by arithmetic, not by loads or latency.  (There are no
  * fused multiply-adds: the AVX2 clone does not enable FMA, so that it rounds
  * exactly as the baseline clone does.)
  *
  * While it runs, the n_prefetch_bytes from `prefetch` on are requested from
- * memory, a cache line at a time spread evenly over the panels: the rows the
+ * memory, a cache line at a time spread evenly over the steps: the rows the
  * thread standardises next, which would otherwise be read only once this
  * product, which reads no X, is over. */
 /* The triangle of a block of four rows of W (k .. k + 3) over one column
@@ -323,24 +323,29 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
         ptrdiff_t n_rows, double log_norm, double *out,                        \
         const char *prefetch, ptrdiff_t n_prefetch_bytes)                      \
     {                                                                          \
-        enum { P = GAUSSEXT_PANEL_ROWS, TWO = 2 * (WIDTH) <= P };              \
-        ptrdiff_t n_panels = (n_rows + P - 1) / P;                             \
-        /* lines owed so far, in units of 1 / n_panels of a line */            \
+        /* A step takes two groups of WIDTH rows (one vector each) at once:   \
+         * eight sums in registers, each entry of W's four rows loaded once   \
+         * for both groups.  For double the groups are a panel's two halves;  \
+         * for float, where one vector holds a whole panel, two consecutive   \
+         * panels (an odd last panel pairs with itself, and the copy's sums   \
+         * are dropped). */                                                   \
+        enum { P = GAUSSEXT_PANEL_ROWS, STEP = 2 * (WIDTH) };                  \
+        ptrdiff_t n_padded = (n_rows + P - 1) / P * P;                         \
+        ptrdiff_t n_steps = (n_padded + STEP - 1) / STEP;                      \
+        /* lines owed so far, in units of 1 / n_steps of a line */            \
         ptrdiff_t n_lines = (n_prefetch_bytes + GAUSSEXT_CACHE_LINE - 1)       \
                             / GAUSSEXT_CACHE_LINE;                             \
         ptrdiff_t owed = 0;                                                    \
-        for (ptrdiff_t p = 0; p < n_panels; ++p) {                             \
-            for (owed += n_lines; owed >= n_panels; owed -= n_panels) {        \
+        for (ptrdiff_t first = 0; first < n_padded; first += STEP) {           \
+            for (owed += n_lines; owed >= n_steps; owed -= n_steps) {          \
                 GAUSSEXT_PREFETCH(prefetch);                                   \
                 prefetch += GAUSSEXT_CACHE_LINE;                               \
             }                                                                  \
-            double norm[P] = {0.0};                                            \
-            /* both halves of a panel of double at once (TWO): eight sums in   \
-             * registers, each column of W's four rows loaded once for eight   \
-             * rows; a panel of float is one vector already */                 \
-            for (int h = 0; h < P; h += (TWO ? 2 : 1) * (WIDTH)) {             \
-            const ELEMENT *s = panels + p * P * n + h;                         \
-            const ELEMENT *t = s + (WIDTH);                                    \
+            double norm[STEP] = {0.0};                                         \
+            /* row r of the padded rows is lane r mod P of panel r / P */     \
+            const ELEMENT *s = panels + first / P * P * n + first % P;         \
+            ptrdiff_t second = first + (WIDTH) < n_padded ? first + (WIDTH) : first; \
+            const ELEMENT *t = panels + second / P * P * n + second % P;       \
             COLUMN s_j, t_j, z0, z1, z2, z3, y0, y1, y2, y3;                   \
             ptrdiff_t k = 0;                                                   \
             for (; k + 4 <= n; k += 4) {                                       \
@@ -353,25 +358,21 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
                 /* the columns all four rows of W have */                      \
                 for (ptrdiff_t j = 0; j < k; ++j) {                            \
                     GAUSSEXT_COLUMN_LOAD(s_j, s + j * P);                      \
+                    GAUSSEXT_COLUMN_LOAD(t_j, t + j * P);                      \
                     GAUSSEXT_COLUMN_MULTIPLY_ADD(z0, w0[j], s_j);              \
                     GAUSSEXT_COLUMN_MULTIPLY_ADD(z1, w1[j], s_j);              \
                     GAUSSEXT_COLUMN_MULTIPLY_ADD(z2, w2[j], s_j);              \
                     GAUSSEXT_COLUMN_MULTIPLY_ADD(z3, w3[j], s_j);              \
-                    if (TWO) {                                                 \
-                        GAUSSEXT_COLUMN_LOAD(t_j, t + j * P);                  \
-                        GAUSSEXT_COLUMN_MULTIPLY_ADD(y0, w0[j], t_j);          \
-                        GAUSSEXT_COLUMN_MULTIPLY_ADD(y1, w1[j], t_j);          \
-                        GAUSSEXT_COLUMN_MULTIPLY_ADD(y2, w2[j], t_j);          \
-                        GAUSSEXT_COLUMN_MULTIPLY_ADD(y3, w3[j], t_j);          \
-                    }                                                          \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(y0, w0[j], t_j);              \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(y1, w1[j], t_j);              \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(y2, w2[j], t_j);              \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(y3, w3[j], t_j);              \
                 }                                                              \
                 /* then the triangle: row k + b stops at column k + b */       \
                 GAUSSEXT_WHITENED_TRIANGLE(z0, z1, z2, z3, s_j, s);            \
-                GAUSSEXT_WHITENED_NORMS(norm + h, z0, z1, z2, z3, WIDTH);      \
-                if (TWO) {                                                     \
-                    GAUSSEXT_WHITENED_TRIANGLE(y0, y1, y2, y3, t_j, t);        \
-                    GAUSSEXT_WHITENED_NORMS(norm + h + (WIDTH), y0, y1, y2, y3, WIDTH); \
-                }                                                              \
+                GAUSSEXT_WHITENED_NORMS(norm, z0, z1, z2, z3, WIDTH);          \
+                GAUSSEXT_WHITENED_TRIANGLE(y0, y1, y2, y3, t_j, t);            \
+                GAUSSEXT_WHITENED_NORMS(norm + (WIDTH), y0, y1, y2, y3, WIDTH); \
             }                                                                  \
             /* the last n mod 4 entries of z, one at a time */                 \
             for (; k < n; ++k) {                                               \
@@ -380,25 +381,20 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
                 GAUSSEXT_COLUMN_ZERO(y0);                                      \
                 for (ptrdiff_t j = 0; j <= k; ++j) {                           \
                     GAUSSEXT_COLUMN_LOAD(s_j, s + j * P);                      \
+                    GAUSSEXT_COLUMN_LOAD(t_j, t + j * P);                      \
                     GAUSSEXT_COLUMN_MULTIPLY_ADD(z0, w[j], s_j);               \
-                    if (TWO) {                                                 \
-                        GAUSSEXT_COLUMN_LOAD(t_j, t + j * P);                  \
-                        GAUSSEXT_COLUMN_MULTIPLY_ADD(y0, w[j], t_j);           \
-                    }                                                          \
+                    GAUSSEXT_COLUMN_MULTIPLY_ADD(y0, w[j], t_j);               \
                 }                                                              \
                 for (int r = 0; r < (WIDTH); ++r) {                            \
                     double z_r = GAUSSEXT_COLUMN_ELEMENT(z0, r);               \
-                    norm[h + r] += z_r * z_r;                                  \
-                    if (TWO) {                                                 \
-                        double y_r = GAUSSEXT_COLUMN_ELEMENT(y0, r);           \
-                        norm[h + (WIDTH) + r] += y_r * y_r;                    \
-                    }                                                          \
+                    double y_r = GAUSSEXT_COLUMN_ELEMENT(y0, r);               \
+                    norm[r] += z_r * z_r;                                      \
+                    norm[(WIDTH) + r] += y_r * y_r;                            \
                 }                                                              \
             }                                                                  \
-            }                                                                  \
-            ptrdiff_t n_valid = n_rows - p * P < P ? n_rows - p * P : P;       \
+            ptrdiff_t n_valid = n_rows - first < STEP ? n_rows - first : STEP; \
             for (ptrdiff_t r = 0; r < n_valid; ++r) {                          \
-                out[p * P + r] = log_norm - 0.5 * norm[r];                     \
+                out[first + r] = log_norm - 0.5 * norm[r];                     \
             }                                                                  \
         }                                                                      \
     }
