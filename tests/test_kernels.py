@@ -619,12 +619,12 @@ def test_statistics_at_offset_1e12_match_exact_arithmetic():
 
 
 def test_statistics_over_many_chunks_do_not_depend_on_threads():
-    """Over 200_003 rows (eight parallel chunks of statistics_chunk_rows, the
+    """Over 50_003 rows (eight parallel chunks of statistics_chunk_rows, the
     last shorter) both statistics kernels give bitwise the same result on one
     and on two threads (the chunks and their merge order depend on n only),
     and it matches NumPy's two-pass float64 statistics."""
     rng = np.random.default_rng(17)
-    n_samples, n_features = 200_003, 5
+    n_samples, n_features = 50_003, 5
     chunk_rows = _kernels.statistics_chunk_rows(n_samples)
     assert -(-n_samples // chunk_rows) == 8 and n_samples % chunk_rows != 0
     covariance = _random_covariance(rng, n_features)

@@ -42,7 +42,8 @@ cdef Py_ssize_t PREFETCH_MIN_FEATURES = 8
 # only, never on the thread count, so the result is the same bit for bit
 # whatever n_jobs is: a power of two of equal chunks (so that 2, 4, 8 threads
 # get equal shares), each of at least MIN_CHUNK_ROWS rows, at most MAX_CHUNKS.
-cdef Py_ssize_t MIN_CHUNK_ROWS = 16384
+# Small enough that a stream's chunk of 10^4 rows splits over two threads.
+cdef Py_ssize_t MIN_CHUNK_ROWS = 4096
 # Elements of one block of centred rows in the full fit.  The scatter product
 # sweeps such a block once per tile of the matrix (about d^2 / 64 times), so
 # the block must stay in a core's L2 cache beside the rows of X streaming in:
