@@ -83,6 +83,34 @@ def test_whitened_log_density_matches_numpy(dtype, n_features, n_rows, offset,
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_features", FEATURES)
+@pytest.mark.parametrize("n_rows", ROWS)
+def test_whitened_product_is_the_same_on_narrow_and_wide_columns(dtype, n_features, n_rows):
+    """The product on 16-byte columns (CPUs without AVX2) and on 32-byte ones
+    give the same bits, and the kernel's own choice is one of them."""
+    if not _kernels.wide_columns_runnable():
+        pytest.skip("this CPU cannot run the 32-byte product (no AVX2)")
+    rng = np.random.default_rng(7 * n_features + n_rows)
+    whitening = _whitening(rng, n_features, dtype)
+    standardised = rng.normal(size=(n_rows, n_features)).astype(dtype)
+    scores = {}
+    for columns in ("narrow", "wide", "auto"):
+        scores[columns] = np.full(n_rows, np.nan)
+        _kernels.whitened_log_density(whitening, standardised, 1.25, scores[columns],
+                                      columns=columns)
+    assert np.all(np.isfinite(scores["narrow"]))
+    assert np.array_equal(scores["narrow"], scores["wide"])
+    assert np.array_equal(scores["auto"], scores["wide"])
+
+
+def test_whitened_product_refuses_unknown_columns():
+    whitening = np.eye(3)
+    with pytest.raises(ValueError, match="columns must be 'auto', 'narrow' or 'wide'"):
+        _kernels.whitened_log_density(whitening, np.ones((2, 3)), 0.0, np.empty(2),
+                                      columns="avx")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_features", [3, 9, 33])
 def test_whitened_log_density_does_not_depend_on_storage(dtype, n_features):
     """The same rows stored C- or Fortran-ordered, one element off alignment,

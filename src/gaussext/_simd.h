@@ -264,6 +264,8 @@
 #endif
 GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f64, double, 4)
 GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
+GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column2_f64, double, 2)
+GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column4_f32, float, 4)
 
 /* Full model, last step, over the standardised panels of n_rows rows s_i and
  * the whitening matrix W (n x n, row-major, lower triangular; nothing above
@@ -273,7 +275,8 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
  *
  * z_ik = sum_{j <= k} W_kj s_ij is accumulated in ELEMENT, j = 0, 1, ..., k
  * in turn; |z_i|^2 in double, k = 0, 1, ..., n - 1 in turn.  Four entries of
- * z are formed at once for two groups of WIDTH rows (a 32-byte vector each),
+ * z are formed at once for two groups of WIDTH rows (a vector each: 32
+ * bytes, or 16 on CPUs without AVX2, see the end of this file),
  * in registers, so each column of s loaded feeds four multiply-adds, each
  * entry of W two, and eight independent sums hide the adds' latency: the
  * loop is bound by arithmetic, not by loads or latency.  (There are no
@@ -317,18 +320,18 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
         }                                                                      \
     } while (0)
 
-#define GAUSSEXT_DEFINE_WHITENED_PANELS(NAME, ELEMENT, COLUMN, WIDTH)           \
-    GAUSSEXT_DISPATCH static void NAME(                                        \
+#define GAUSSEXT_DEFINE_WHITENED_PANELS(NAME, ELEMENT, COLUMN, WIDTH, ATTRIBUTE) \
+    ATTRIBUTE static void NAME(                                                \
         const ELEMENT *whitening, ptrdiff_t n, const ELEMENT *panels,          \
         ptrdiff_t n_rows, double log_norm, double *out,                        \
         const char *prefetch, ptrdiff_t n_prefetch_bytes)                      \
     {                                                                          \
-        /* A step takes two groups of WIDTH rows (one vector each) at once:   \
-         * eight sums in registers, each entry of W's four rows loaded once   \
-         * for both groups.  For double the groups are a panel's two halves;  \
-         * for float, where one vector holds a whole panel, two consecutive   \
-         * panels (an odd last panel pairs with itself, and the copy's sums   \
-         * are dropped). */                                                   \
+        /* A step takes two consecutive groups of WIDTH rows (one vector     \
+         * each) at once: eight sums in registers, each entry of W's four     \
+         * rows loaded once for both groups.  A group is part of a panel, or  \
+         * a whole one (float on 32-byte vectors): then a step is two panels  \
+         * and an odd last panel pairs with itself (the copy's sums are       \
+         * dropped). */                                                       \
         enum { P = GAUSSEXT_PANEL_ROWS, STEP = 2 * (WIDTH) };                  \
         ptrdiff_t n_padded = (n_rows + P - 1) / P * P;                         \
         ptrdiff_t n_steps = (n_padded + STEP - 1) / STEP;                      \
@@ -460,7 +463,6 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column_f32, float, 8)
  * 8 x 2 on 16-byte columns instead, and AVX2 CPUs tiles of 8 x 4, picked at
  * run time (target_clones cannot give the two clones different code).  Each
  * entry's sum is the same either way, so are the bits. */
-GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column2_f64, double, 2)
 GAUSSEXT_DEFINE_SCATTER_UPDATE(gaussext_scatter_update_2, gaussext_column2_f64, 2, )
 #if GAUSSEXT_DISPATCH_ENABLED
 GAUSSEXT_DEFINE_SCATTER_UPDATE(gaussext_scatter_update_4, gaussext_column_f64, 4,
@@ -485,7 +487,54 @@ GAUSSEXT_DEFINE_DIAGONAL_ROWS(gaussext_diagonal_rows_f64, double)
 GAUSSEXT_DEFINE_DIAGONAL_ROWS(gaussext_diagonal_rows_f32, float)
 GAUSSEXT_DEFINE_STANDARDISE_PANELS(gaussext_standardise_panels_f64, double)
 GAUSSEXT_DEFINE_STANDARDISE_PANELS(gaussext_standardise_panels_f32, float)
-GAUSSEXT_DEFINE_WHITENED_PANELS(gaussext_whitened_panels_f64, double, gaussext_column_f64, 4)
-GAUSSEXT_DEFINE_WHITENED_PANELS(gaussext_whitened_panels_f32, float, gaussext_column_f32, 8)
+/* The whitening product keeps eight column sums too, plus two loaded
+ * columns: as 32-byte columns that is twenty 16-byte registers, and the
+ * baseline spilled them to memory at every multiply-add (about 20 times
+ * slower than AVX2 for double).  So, as for the scatter, CPUs without AVX
+ * run it on 16-byte columns (two rows of double, four of float a group)
+ * and AVX2 CPUs on 32-byte ones, picked at run time; each row's sums are the
+ * same operations either way, so are the bits.  A build for AVX CPUs only
+ * (-mavx and up) takes the 32-byte code throughout. */
+#if defined(__AVX__)
+#define GAUSSEXT_WIDE_ATTRIBUTE
+#define GAUSSEXT_WIDE_COLUMNS 1
+#define GAUSSEXT_WIDE_RUNNABLE 1
+#elif GAUSSEXT_DISPATCH_ENABLED
+#define GAUSSEXT_WIDE_ATTRIBUTE __attribute__((target("avx2")))
+#define GAUSSEXT_WIDE_COLUMNS __builtin_cpu_supports("avx2")
+#define GAUSSEXT_WIDE_RUNNABLE GAUSSEXT_WIDE_COLUMNS
+#else  /* both compiled for the baseline; the tests compare them */
+#define GAUSSEXT_WIDE_ATTRIBUTE
+#define GAUSSEXT_WIDE_COLUMNS 0
+#define GAUSSEXT_WIDE_RUNNABLE 1
+#endif
+GAUSSEXT_DEFINE_WHITENED_PANELS(gaussext_whitened_panels_narrow_f64, double,
+                                gaussext_column2_f64, 2, )
+GAUSSEXT_DEFINE_WHITENED_PANELS(gaussext_whitened_panels_narrow_f32, float,
+                                gaussext_column4_f32, 4, )
+GAUSSEXT_DEFINE_WHITENED_PANELS(gaussext_whitened_panels_wide_f64, double,
+                                gaussext_column_f64, 4, GAUSSEXT_WIDE_ATTRIBUTE)
+GAUSSEXT_DEFINE_WHITENED_PANELS(gaussext_whitened_panels_wide_f32, float,
+                                gaussext_column_f32, 8, GAUSSEXT_WIDE_ATTRIBUTE)
+#define GAUSSEXT_DEFINE_WHITENED_DISPATCH(NAME, ELEMENT, NARROW, WIDE)          \
+    static void NAME(                                                          \
+        const ELEMENT *whitening, ptrdiff_t n, const ELEMENT *panels,          \
+        ptrdiff_t n_rows, double log_norm, double *out,                        \
+        const char *prefetch, ptrdiff_t n_prefetch_bytes)                      \
+    {                                                                          \
+        if (GAUSSEXT_WIDE_COLUMNS) {                                           \
+            WIDE(whitening, n, panels, n_rows, log_norm, out, prefetch,        \
+                 n_prefetch_bytes);                                            \
+        } else {                                                               \
+            NARROW(whitening, n, panels, n_rows, log_norm, out, prefetch,      \
+                   n_prefetch_bytes);                                          \
+        }                                                                      \
+    }
+GAUSSEXT_DEFINE_WHITENED_DISPATCH(gaussext_whitened_panels_f64, double,
+                                  gaussext_whitened_panels_narrow_f64,
+                                  gaussext_whitened_panels_wide_f64)
+GAUSSEXT_DEFINE_WHITENED_DISPATCH(gaussext_whitened_panels_f32, float,
+                                  gaussext_whitened_panels_narrow_f32,
+                                  gaussext_whitened_panels_wide_f32)
 
 #endif
