@@ -280,8 +280,8 @@ GAUSSEXT_DEFINE_PANEL_COLUMN(gaussext_column4_f32, float, 4)
  * in registers, so each column of s loaded feeds four multiply-adds, each
  * entry of W two, and eight independent sums hide the adds' latency: the
  * loop is bound by arithmetic, not by loads or latency.  (There are no
- * fused multiply-adds: the AVX2 clone does not enable FMA, so that it rounds
- * exactly as the baseline clone does.)
+ * fused multiply-adds: the AVX2 code does not enable FMA, so that it rounds
+ * exactly as the baseline code does.)
  *
  * While it runs, the n_prefetch_bytes from `prefetch` on are requested from
  * memory, a cache line at a time spread evenly over the steps: the rows the
@@ -489,9 +489,9 @@ GAUSSEXT_DEFINE_STANDARDISE_PANELS(gaussext_standardise_panels_f64, double)
 GAUSSEXT_DEFINE_STANDARDISE_PANELS(gaussext_standardise_panels_f32, float)
 /* The whitening product keeps eight column sums too, plus two loaded
  * columns: as 32-byte columns that is twenty 16-byte registers, and the
- * baseline spilled them to memory at every multiply-add (about 20 times
- * slower than AVX2 for double).  So, as for the scatter, CPUs without AVX
- * run it on 16-byte columns (two rows of double, four of float a group)
+ * baseline spilled them to memory at every multiply-add (10 to 25 times
+ * slower than AVX2, measured at d = 32 and 128).  So, as for the scatter,
+ * CPUs without AVX2 run it on 16-byte columns (two rows of double, four of float a group)
  * and AVX2 CPUs on 32-byte ones, picked at run time; each row's sums are the
  * same operations either way, so are the bits.  A build for AVX CPUs only
  * (-mavx and up) takes the 32-byte code throughout. */
