@@ -98,6 +98,11 @@ class BuildExtWithOpenMP(build_ext):
         if flags is None:
             print("gaussext: building WITHOUT OpenMP; kernels will run on one thread")
         for ext in self.extensions:
+            if self.compiler.compiler_type != "msvc":
+                # let the compiler fuse a * b + c where FMA is enabled (only
+                # the whitening product's AVX2+FMA code enables it): GCC does
+                # not under -std=c99/c11, which a user's CFLAGS may carry
+                ext.extra_compile_args += ["-ffp-contract=fast"]
             if flags is not None:
                 ext.extra_compile_args += flags[0]
                 ext.extra_link_args += flags[1]
