@@ -129,22 +129,17 @@ cdef extern from "_simd.h" nogil:
     void gaussext_whitened_panels_f32(
         const float *whitening, Py_ssize_t n, const float *panels, Py_ssize_t n_rows,
         float64_t log_norm, float64_t *out, const char *prefetch, Py_ssize_t n_prefetch_bytes)
-    # the product on 16- and on 32-byte columns, which the two above pick
-    # between at run time; called by name only by whitened_log_density's test
-    # switch, the wide one only where GAUSSEXT_WIDE_RUNNABLE
+    # for whitened_log_density's test switch: the product on 32-byte columns
+    # (wide != 0; only where GAUSSEXT_WIDE_RUNNABLE) or on 16-byte ones
     int GAUSSEXT_WIDE_RUNNABLE
-    void gaussext_whitened_panels_narrow_f64(
-        const double *whitening, Py_ssize_t n, const double *panels, Py_ssize_t n_rows,
-        float64_t log_norm, float64_t *out, const char *prefetch, Py_ssize_t n_prefetch_bytes)
-    void gaussext_whitened_panels_narrow_f32(
-        const float *whitening, Py_ssize_t n, const float *panels, Py_ssize_t n_rows,
-        float64_t log_norm, float64_t *out, const char *prefetch, Py_ssize_t n_prefetch_bytes)
-    void gaussext_whitened_panels_wide_f64(
-        const double *whitening, Py_ssize_t n, const double *panels, Py_ssize_t n_rows,
-        float64_t log_norm, float64_t *out, const char *prefetch, Py_ssize_t n_prefetch_bytes)
-    void gaussext_whitened_panels_wide_f32(
-        const float *whitening, Py_ssize_t n, const float *panels, Py_ssize_t n_rows,
-        float64_t log_norm, float64_t *out, const char *prefetch, Py_ssize_t n_prefetch_bytes)
+    void gaussext_whitened_panels_on_f64(
+        int wide, const double *whitening, Py_ssize_t n, const double *panels,
+        Py_ssize_t n_rows, float64_t log_norm, float64_t *out, const char *prefetch,
+        Py_ssize_t n_prefetch_bytes)
+    void gaussext_whitened_panels_on_f32(
+        int wide, const float *whitening, Py_ssize_t n, const float *panels,
+        Py_ssize_t n_rows, float64_t log_norm, float64_t *out, const char *prefetch,
+        Py_ssize_t n_prefetch_bytes)
     Py_ssize_t GAUSSEXT_SCATTER_PAD
     void gaussext_column_sums_f64(
         const double *rows, Py_ssize_t row_step, Py_ssize_t n_rows, Py_ssize_t n,
@@ -596,28 +591,20 @@ cdef int _check_parameter(cnp.ndarray array, str name, int ndim,
 
 
 cdef inline void _whiten_panels_on(
-    int columns, const floating *whitening, Py_ssize_t n_features, const floating *panels,
+    bint wide, const floating *whitening, Py_ssize_t n_features, const floating *panels,
     Py_ssize_t n_rows, float64_t log_norm, float64_t *out,
 ) noexcept nogil:
-    """The product on 16-byte (columns 1) or 32-byte (columns 2) columns."""
+    """The product on 32-byte (wide) or 16-byte columns, for X's type."""
     if floating is float:
-        if columns == 1:
-            gaussext_whitened_panels_narrow_f32(whitening, n_features, panels, n_rows, log_norm,
-                                                out, NULL, 0)
-        else:
-            gaussext_whitened_panels_wide_f32(whitening, n_features, panels, n_rows, log_norm,
-                                              out, NULL, 0)
+        gaussext_whitened_panels_on_f32(wide, whitening, n_features, panels, n_rows, log_norm,
+                                        out, NULL, 0)
     else:
-        if columns == 1:
-            gaussext_whitened_panels_narrow_f64(whitening, n_features, panels, n_rows, log_norm,
-                                                out, NULL, 0)
-        else:
-            gaussext_whitened_panels_wide_f64(whitening, n_features, panels, n_rows, log_norm,
-                                              out, NULL, 0)
+        gaussext_whitened_panels_on_f64(wide, whitening, n_features, panels, n_rows, log_norm,
+                                        out, NULL, 0)
 
 
 def wide_columns_runnable():
-    """True when this CPU runs the product on 32-byte columns (AVX2, or a
+    """True when this CPU runs the product on 32-byte columns (AVX2 and FMA, or a
     build that compiled both for the baseline)."""
     return bool(GAUSSEXT_WIDE_RUNNABLE)
 
@@ -630,11 +617,11 @@ def whitened_log_density(const floating[:, ::1] whitening, const floating[:, :] 
     the kernel picks ("auto"), or the one on 16-byte ("narrow") or on
     32-byte ("wide") columns."""
     cdef Py_ssize_t n_rows = standardised.shape[0], n_features = standardised.shape[1]
-    cdef int on_columns = {"auto": 0, "narrow": 1, "wide": 2}.get(columns, -1)
-    if on_columns < 0:
+    if columns not in ("auto", "narrow", "wide"):
         raise ValueError(f"columns must be 'auto', 'narrow' or 'wide', got {columns!r}")
-    if on_columns == 2 and not GAUSSEXT_WIDE_RUNNABLE:
-        raise ValueError("this CPU cannot run the product on 32-byte columns (no AVX2)")
+    cdef bint chosen = columns == "auto", wide = columns == "wide"
+    if wide and not GAUSSEXT_WIDE_RUNNABLE:
+        raise ValueError("this CPU cannot run the product on 32-byte columns (no AVX2 and FMA)")
     if whitening.shape[0] != n_features or whitening.shape[1] != n_features:
         raise ValueError(f"whitening must be {n_features} x {n_features}")
     if out.shape[0] != n_rows or n_rows == 0 or n_features == 0:
@@ -646,11 +633,11 @@ def whitened_log_density(const floating[:, ::1] whitening, const floating[:, :] 
     with nogil:
         # (s - 0) * 1 in float64, stored back in s's type: s exactly
         _standardise_block(standardised, &zeros[0], &ones[0], 0, n_rows, &panels[0])
-        if on_columns == 0:
+        if chosen:  # through the kernels' own pick, which the tests check
             _whiten_panels(&whitening[0, 0], n_features, <const floating *> &panels[0], n_rows,
                            log_norm, &out[0], NULL, 0)
         else:
-            _whiten_panels_on(on_columns, &whitening[0, 0], n_features,
+            _whiten_panels_on(wide, &whitening[0, 0], n_features,
                               <const floating *> &panels[0], n_rows, log_norm, &out[0])
 
 

@@ -526,24 +526,32 @@ GAUSSEXT_DEFINE_WHITENED_PANELS(gaussext_whitened_panels_wide_f64, double,
                                 gaussext_column_f64, 4, GAUSSEXT_WIDE_ATTRIBUTE)
 GAUSSEXT_DEFINE_WHITENED_PANELS(gaussext_whitened_panels_wide_f32, float,
                                 gaussext_column_f32, 8, GAUSSEXT_WIDE_ATTRIBUTE)
-#define GAUSSEXT_DEFINE_WHITENED_DISPATCH(NAME, ELEMENT, NARROW, WIDE)          \
+/* NAME_on runs the product on 32-byte columns when `wide` is non-zero (only
+ * where GAUSSEXT_WIDE_RUNNABLE), on 16-byte ones otherwise; NAME on the ones
+ * this CPU should use. */
+#define GAUSSEXT_DEFINE_WHITENED_DISPATCH(NAME, NAME_ON, ELEMENT, NARROW, WIDE) \
+    static void NAME_ON(                                                       \
+        int wide, const ELEMENT *whitening, ptrdiff_t n, const ELEMENT *panels, \
+        ptrdiff_t n_rows, double log_norm, double *out,                        \
+        const char *prefetch, ptrdiff_t n_prefetch_bytes)                      \
+    {                                                                          \
+        (wide ? WIDE : NARROW)(whitening, n, panels, n_rows, log_norm, out,    \
+                               prefetch, n_prefetch_bytes);                    \
+    }                                                                          \
     static void NAME(                                                          \
         const ELEMENT *whitening, ptrdiff_t n, const ELEMENT *panels,          \
         ptrdiff_t n_rows, double log_norm, double *out,                        \
         const char *prefetch, ptrdiff_t n_prefetch_bytes)                      \
     {                                                                          \
-        if (GAUSSEXT_WIDE_COLUMNS) {                                           \
-            WIDE(whitening, n, panels, n_rows, log_norm, out, prefetch,        \
-                 n_prefetch_bytes);                                            \
-        } else {                                                               \
-            NARROW(whitening, n, panels, n_rows, log_norm, out, prefetch,      \
-                   n_prefetch_bytes);                                          \
-        }                                                                      \
+        NAME_ON(GAUSSEXT_WIDE_COLUMNS, whitening, n, panels, n_rows, log_norm, \
+                out, prefetch, n_prefetch_bytes);                              \
     }
-GAUSSEXT_DEFINE_WHITENED_DISPATCH(gaussext_whitened_panels_f64, double,
+GAUSSEXT_DEFINE_WHITENED_DISPATCH(gaussext_whitened_panels_f64,
+                                  gaussext_whitened_panels_on_f64, double,
                                   gaussext_whitened_panels_narrow_f64,
                                   gaussext_whitened_panels_wide_f64)
-GAUSSEXT_DEFINE_WHITENED_DISPATCH(gaussext_whitened_panels_f32, float,
+GAUSSEXT_DEFINE_WHITENED_DISPATCH(gaussext_whitened_panels_f32,
+                                  gaussext_whitened_panels_on_f32, float,
                                   gaussext_whitened_panels_narrow_f32,
                                   gaussext_whitened_panels_wide_f32)
 
