@@ -418,6 +418,30 @@ def test_alignment_of_the_data_does_not_change_any_bit(dtype, n_features):
         assert np.all(np.isfinite(aligned)) and np.array_equal(aligned, offset)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_features", [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 23, 33])
+def test_diagonal_score_of_a_row_does_not_depend_on_the_rows_around_it(dtype, n_features):
+    """From eight features on, the diagonal kernel sums rows four at a time
+    (the leftover rows one by one): for every count of features past the last
+    eight, a row's score is the same bits alone, in any slice of rows, among
+    rows a stride apart, and on one or two threads; and it is the formula's."""
+    rng = np.random.default_rng(n_features)
+    mean = 1e3 + rng.normal(size=n_features)
+    var = rng.uniform(0.5, 2.0, size=n_features)
+    X = (mean + rng.normal(size=(39, n_features)) * np.sqrt(var)).astype(dtype)
+
+    one_by_one = np.array([_diagonal_log_density(X[i:i + 1], mean, var, 1)[0][0]
+                           for i in range(X.shape[0])])
+    for start, stop in [(0, 39), (1, 39), (2, 38), (3, 12), (5, 6), (7, 31)]:
+        for n_threads in (1, 2):
+            scores, _ = _diagonal_log_density(X[start:stop], mean, var, n_threads)
+            assert np.array_equal(scores, one_by_one[start:stop])
+    strided, _ = _diagonal_log_density(X[::3], mean, var, 2)
+    assert np.array_equal(strided, one_by_one[::3])
+    expected = oracle.diagonal_log_density(X, mean, var)
+    np.testing.assert_allclose(one_by_one, expected, rtol=1e-12)
+
+
 PRODUCT_FEATURES = [1, 2, 3, 7, 8, 9, 31, 32, 33, 64, 128, 300]
 
 

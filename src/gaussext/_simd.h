@@ -158,7 +158,8 @@
  * for that n: the same GAUSSEXT_SUM_OF_SQUARES with n a constant, so the
  * same bits, but with the per-row loop over features unrolled the compiler
  * vectorises across rows (at d = 2 the general loop spends more on its own
- * control than on the arithmetic). */
+ * control than on the arithmetic).  Rows of eight features or more are taken
+ * four at a time where the compiler has vector types (below). */
 #define GAUSSEXT_PACKED_SHORT_ROWS(ELEMENT, N)                                  \
     do {                                                                       \
         double mean_[N], inv_std_[N];                                          \
@@ -174,6 +175,81 @@
         }                                                                      \
         return;                                                                \
     } while (0)
+
+/* Rows of n >= 8 features, four at a time, from row `i` on (which it
+ * advances past the last whole group of four).  Each row's eight lanes of
+ * GAUSSEXT_SUM_OF_SQUARES are two vectors of four, lanes 0-3 and 4-7, fed
+ * the same terms in the same order, the n % 8 last features included (as
+ * vectors whose unused lanes add 0, which changes no lane: lanes are sums
+ * of squares, never -0).  The closing sum ((l0 + l4) + (l2 + l6)) +
+ * ((l1 + l5) + (l3 + l7)) is then taken for the four rows at once: the
+ * vertical lanes + lanes, transposed, (a0 + a2) + (a1 + a3).  The same
+ * operations as row by row, so the same bits; but a row's sum no longer
+ * ends in a reduction across its own vector, which bounded the row loop (at
+ * d = 8, 2-2.5x faster in cache, measured by hand). */
+#if defined(__GNUC__) || defined(__clang__)
+#define GAUSSEXT_TAIL_SQUARE(K)                                                 \
+    case (K) + 1: {                                                            \
+        double t_ = ((double)x_[K] - mean[base_ + (K)]) * inv_std[base_ + (K)]; \
+        tail_[K] = t_ * t_;                                                    \
+    }                                                                          \
+    __attribute__((fallthrough))
+#define GAUSSEXT_DIAGONAL_FOUR_ROWS(ELEMENT)                                    \
+    for (; i + 4 <= n_rows; i += 4) {                                          \
+        gaussext_column_f64 low_[4], high_[4];                                 \
+        memset(low_, 0, sizeof(low_));                                         \
+        memset(high_, 0, sizeof(high_));                                       \
+        ptrdiff_t base_ = 0;                                                   \
+        for (; base_ + GAUSSEXT_LANES <= n; base_ += GAUSSEXT_LANES) {         \
+            gaussext_column_f64 mean_low_, mean_high_, scale_low_, scale_high_; \
+            memcpy(&mean_low_, mean + base_, sizeof(mean_low_));               \
+            memcpy(&mean_high_, mean + base_ + 4, sizeof(mean_high_));         \
+            memcpy(&scale_low_, inv_std + base_, sizeof(scale_low_));          \
+            memcpy(&scale_high_, inv_std + base_ + 4, sizeof(scale_high_));    \
+            for (int r_ = 0; r_ < 4; ++r_) {                                   \
+                const ELEMENT *x_ = rows + (i + r_) * row_step + base_;        \
+                gaussext_column_f64 t_low_ = {x_[0], x_[1], x_[2], x_[3]};     \
+                gaussext_column_f64 t_high_ = {x_[4], x_[5], x_[6], x_[7]};    \
+                t_low_ = (t_low_ - mean_low_) * scale_low_;                    \
+                t_high_ = (t_high_ - mean_high_) * scale_high_;                \
+                low_[r_] += t_low_ * t_low_;                                   \
+                high_[r_] += t_high_ * t_high_;                                \
+            }                                                                  \
+        }                                                                      \
+        if (base_ < n) {                                                       \
+            for (int r_ = 0; r_ < 4; ++r_) {                                   \
+                const ELEMENT *x_ = rows + (i + r_) * row_step + base_;        \
+                double tail_[GAUSSEXT_LANES - 1] = {0.0};                      \
+                switch (n - base_) {                                           \
+                GAUSSEXT_TAIL_SQUARE(6);                                       \
+                GAUSSEXT_TAIL_SQUARE(5);                                       \
+                GAUSSEXT_TAIL_SQUARE(4);                                       \
+                GAUSSEXT_TAIL_SQUARE(3);                                       \
+                GAUSSEXT_TAIL_SQUARE(2);                                       \
+                GAUSSEXT_TAIL_SQUARE(1);                                       \
+                GAUSSEXT_TAIL_SQUARE(0);                                       \
+                default: break;                                                \
+                }                                                              \
+                gaussext_column_f64 tail_low_ = {tail_[0], tail_[1], tail_[2], tail_[3]}; \
+                gaussext_column_f64 tail_high_ = {tail_[4], tail_[5], tail_[6], 0.0}; \
+                low_[r_] += tail_low_;                                         \
+                high_[r_] += tail_high_;                                       \
+            }                                                                  \
+        }                                                                      \
+        gaussext_column_f64 a0_ = low_[0] + high_[0], a1_ = low_[1] + high_[1]; \
+        gaussext_column_f64 a2_ = low_[2] + high_[2], a3_ = low_[3] + high_[3]; \
+        gaussext_column_f64 first_ = {a0_[0], a1_[0], a2_[0], a3_[0]};         \
+        gaussext_column_f64 second_ = {a0_[1], a1_[1], a2_[1], a3_[1]};        \
+        gaussext_column_f64 third_ = {a0_[2], a1_[2], a2_[2], a3_[2]};         \
+        gaussext_column_f64 fourth_ = {a0_[3], a1_[3], a2_[3], a3_[3]};        \
+        gaussext_column_f64 sums_ = (first_ + third_) + (second_ + fourth_);   \
+        gaussext_column_f64 scores_ = log_norm - 0.5 * sums_;                  \
+        memcpy(out + i, &scores_, sizeof(scores_));                            \
+    }
+#else
+#define GAUSSEXT_DIAGONAL_FOUR_ROWS(ELEMENT) ((void)0)
+#endif
+
 #define GAUSSEXT_DEFINE_DIAGONAL_ROWS(NAME, ELEMENT)                            \
     GAUSSEXT_DISPATCH static void NAME(                                        \
         const ELEMENT *GAUSSEXT_RESTRICT rows, ptrdiff_t row_step,             \
@@ -190,7 +266,11 @@
             default: break;                                                    \
             }                                                                  \
         }                                                                      \
-        for (ptrdiff_t i = 0; i < n_rows; ++i) {                               \
+        ptrdiff_t i = 0;                                                       \
+        if (n >= GAUSSEXT_LANES) {                                             \
+            GAUSSEXT_DIAGONAL_FOUR_ROWS(ELEMENT);                              \
+        }                                                                      \
+        for (; i < n_rows; ++i) {                                              \
             const ELEMENT *row = rows + i * row_step;                          \
             double sum;                                                        \
             GAUSSEXT_SUM_OF_SQUARES(sum, n, j, ((double)row[j] - mean[j]) * inv_std[j]); \
