@@ -33,6 +33,7 @@
 #ifndef GAUSSEXT_SIMD_H
 #define GAUSSEXT_SIMD_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h> /* defines __GLIBC__ where it applies */
 #include <string.h>
@@ -565,6 +566,18 @@ static void gaussext_scatter_update_f64(
     }
 #endif
     gaussext_scatter_update_2(residual, n_rows, n, row_step, scatter);
+}
+
+/* How many of values[0, n) are NaN or infinite: the kernels' proof that X
+ * was finite, counted from their scores. */
+GAUSSEXT_DISPATCH static ptrdiff_t gaussext_count_nonfinite(
+    const double *GAUSSEXT_RESTRICT values, ptrdiff_t n)
+{
+    ptrdiff_t count = 0;
+    for (ptrdiff_t i = 0; i < n; ++i) {
+        count += !isfinite(values[i]);
+    }
+    return count;
 }
 
 GAUSSEXT_DEFINE_COLUMN_SUMS(gaussext_column_sums_f64, double)
