@@ -778,31 +778,40 @@ def _case(scores, labels):
 @example(case=_case([0.0], [1]))
 def test_f1_scan_matches_oracle(case):
     """f1_scan, given the normal and the anomalous scores each sorted, gives
-    the oracle's distinct scores, tp, fp and F1 exactly, the same best
-    candidate, and precision and recall from those counts; its (read-only)
-    inputs are accepted and left untouched."""
+    one candidate per distinct score of the oracle's, a threshold for each
+    that flags (p < t) exactly the points at or below that score, F1,
+    precision and recall exactly as the quotients of the oracle's counts, and
+    the oracle's best candidate with its counts; its (read-only) inputs are
+    accepted and left untouched."""
     scores, labels = case
     sorted_normal = np.sort(scores[labels == 0])
     sorted_anomalous = np.sort(scores[labels == 1])
     _read_only(sorted_normal, sorted_anomalous)
     normal_before, anomalous_before = sorted_normal.copy(), sorted_anomalous.copy()
 
-    group_value, tp, fp, precision, recall, f1, best = _kernels.f1_scan(sorted_normal,
-                                                                        sorted_anomalous)
+    thresholds, precision, recall, f1, best, best_tp, best_fp = _kernels.f1_scan(
+        sorted_normal, sorted_anomalous)
 
     distinct, expected_tp, expected_fp, expected_f1, expected_best = oracle.f1_scan(labels,
                                                                                     scores)
-    assert tp.dtype == fp.dtype == np.int64
+    assert thresholds.shape == distinct.shape
     # -0.0 and 0.0 are one score: compare values, not bit patterns
-    assert group_value.shape == distinct.shape and np.all(group_value == distinct)
-    assert np.array_equal(tp, expected_tp) and np.array_equal(fp, expected_fp)
+    assert np.all(thresholds > distinct)
+    flagged = [int(np.sum(scores < threshold)) for threshold in thresholds]
+    assert flagged == list(expected_tp + expected_fp)
     # both sides divide the same two integers once: correctly rounded, equal
     assert np.array_equal(f1, expected_f1)
     assert best == expected_best
+    assert (best_tp, best_fp) == (expected_tp[best], expected_fp[best])
     assert np.array_equal(precision, expected_tp / (expected_tp + expected_fp))
     assert np.array_equal(recall, expected_tp / int(labels.sum()))
     assert np.array_equal(sorted_normal, normal_before)
     assert np.array_equal(sorted_anomalous, anomalous_before)
+
+
+def test_f1_scan_refuses_no_scores():
+    with pytest.raises(ValueError, match="at least one score"):
+        _kernels.f1_scan(np.empty(0), np.empty(0))
 
 
 # ---------------------------------------------------------------------------

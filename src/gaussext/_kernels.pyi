@@ -70,13 +70,16 @@ def f1_scan(
     sorted_normal: npt.NDArray[np.float64], sorted_anomalous: npt.NDArray[np.float64]
 ) -> tuple[
     npt.NDArray[np.float64],
-    npt.NDArray[np.int64],
-    npt.NDArray[np.int64],
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],
     int,
+    int,
+    int,
 ]: ...
+def thresholds_between(
+    values: npt.NDArray[np.float64], next_values: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]: ...
 def f1_from_counts(
     true_positives: npt.NDArray[np.int64],
     false_positives: npt.NDArray[np.int64],

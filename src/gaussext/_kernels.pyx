@@ -15,7 +15,7 @@ model's whitening (section 2 says why and what it costs).
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport INFINITY, isfinite
+from libc.math cimport INFINITY, isfinite, nextafter
 from libc.string cimport memcpy
 
 import numpy as np
@@ -1042,23 +1042,41 @@ def cholesky_lower(const float64_t[:, ::1] matrix):
 # ---------------------------------------------------------------------------
 # 4. Threshold scan.
 
-cdef inline bint _score_candidate(
-    int64_t tp, int64_t fp, int64_t n_anomalies, float64_t *precision,
-    float64_t *recall, float64_t *f1, int64_t *best_num, int64_t *best_den,
+cdef inline bint _beats_best(
+    int64_t tp, int64_t fp, int64_t n_anomalies, int64_t *best_num, int64_t *best_den,
 ) noexcept nogil:
-    """Precision, recall and F1 = 2 tp / (tp + fp + n_anomalies) of a candidate
-    flagging tp anomalies and fp normal points.  Returns True, and makes it the
-    best, when its F1 is strictly above best_num / best_den, compared exactly
-    in integers."""
+    """True, and makes it the best, when the F1 = 2 tp / (tp + fp + n_anomalies)
+    of a candidate flagging tp anomalies and fp normal points is strictly above
+    best_num / best_den, compared exactly in integers."""
     cdef int64_t num = 2 * tp, den = tp + fp + n_anomalies
-    precision[0] = <float64_t> tp / (tp + fp)
-    recall[0] = <float64_t> tp / n_anomalies
-    f1[0] = <float64_t> num / den
     if num * best_den[0] > best_num[0] * den:
         best_num[0] = num
         best_den[0] = den
         return True
     return False
+
+
+cdef void _scores_from_counts(
+    float64_t *precision, float64_t *recall, float64_t *f1, Py_ssize_t n,
+    int64_t n_anomalies,
+) noexcept nogil:
+    """On entry recall[k] holds candidate k's tp and precision[k] its fp; on
+    exit precision = tp / (tp + fp), recall = tp / n_anomalies and
+    F1 = 2 tp / (tp + fp + n_anomalies).
+
+    Counts below 2**53 are exact in float64, and so are their sums, so each
+    figure is one correctly rounded division of the two integers: the same
+    bits as dividing the integers themselves.  A pass of its own, apart from
+    the scan's branches, so that the divisions vectorise.
+    """
+    cdef Py_ssize_t k
+    cdef float64_t tp, fp, anomalies = <float64_t> n_anomalies
+    for k in range(n):
+        tp = recall[k]
+        fp = precision[k]
+        precision[k] = tp / (tp + fp)
+        recall[k] = tp / anomalies
+        f1[k] = (tp + tp) / ((tp + fp) + anomalies)
 
 
 def f1_from_counts(const int64_t[::1] true_positives, const int64_t[::1] false_positives,
@@ -1073,33 +1091,58 @@ def f1_from_counts(const int64_t[::1] true_positives, const int64_t[::1] false_p
     cdef float64_t[::1] f1 = np.empty(n)
     with nogil:
         for k in range(n):
-            if _score_candidate(true_positives[k], false_positives[k], n_anomalies,
-                                &precision[k], &recall[k], &f1[k], &best_num, &best_den):
+            recall[k] = <float64_t> true_positives[k]
+            precision[k] = <float64_t> false_positives[k]
+            if _beats_best(true_positives[k], false_positives[k], n_anomalies,
+                           &best_num, &best_den):
                 best = k
+        if n:
+            _scores_from_counts(&precision[0], &recall[0], &f1[0], n, n_anomalies)
     return np.asarray(precision), np.asarray(recall), np.asarray(f1), best
+
+
+cdef inline float64_t _threshold_between(float64_t value, float64_t next_value) noexcept nogil:
+    """A threshold t with value < t <= next_value (so p < t flags value and
+    not next_value): their midpoint when it is above value, else next_value
+    (two adjacent doubles, or value = -inf)."""
+    cdef float64_t midpoint = value / 2 + next_value / 2
+    return midpoint if midpoint > value else next_value
+
+
+def thresholds_between(const float64_t[::1] values, const float64_t[::1] next_values):
+    """_threshold_between of each value and the next distinct score above it."""
+    cdef Py_ssize_t k, n = values.shape[0]
+    cdef float64_t[::1] thresholds = np.empty(n)
+    with nogil:
+        for k in range(n):
+            thresholds[k] = _threshold_between(values[k], next_values[k])
+    return np.asarray(thresholds)
 
 
 def f1_scan(const float64_t[::1] sorted_normal, const float64_t[::1] sorted_anomalous):
     """One merge of the normal and the anomalous scores, each sorted ascending:
-    counts and F1 at every distinct threshold.
+    a threshold and the figures at every distinct score.
 
-    Candidate k flags every point whose score is <= the k-th smallest distinct
-    score.  Returns (group_value, true_positives, false_positives, precision,
-    recall, f1, best): group_value[k] is that score; `best` is the first
-    candidate of strictly maximal F1, compared exactly in integers
-    (F1 = 2 tp / (tp + fp + n_anomalies)).
+    Candidate k flags every point whose score is <= the k-th smallest
+    distinct score s_k; its threshold lies in (s_k, s_(k+1)]
+    (`_threshold_between`; one ulp above the largest score for the last).
+    Returns (thresholds, precision, recall, f1, best, best_tp, best_fp):
+    `best` is the first candidate of strictly maximal F1, compared exactly in
+    integers (F1 = 2 tp / (tp + fp + n_anomalies)), and best_tp, best_fp its
+    counts.  At least one score must be given.
     """
     cdef Py_ssize_t n_normal = sorted_normal.shape[0], n_anomalies = sorted_anomalous.shape[0]
     cdef Py_ssize_t n = n_normal + n_anomalies
     cdef Py_ssize_t i = 0, k = 0, n_groups = 0, best = 0
-    cdef int64_t tp = 0, fp = 0, best_num = -1, best_den = 1
-    cdef float64_t value
-    cdef float64_t[::1] group_value = np.empty(n)
-    cdef int64_t[::1] true_positives = np.empty(n, dtype=np.int64)
-    cdef int64_t[::1] false_positives = np.empty(n, dtype=np.int64)
+    cdef int64_t tp = 0, fp = 0, best_num = -1, best_den = 1, best_tp = 0, best_fp = 0
+    cdef float64_t value, previous = 0.0
+    cdef float64_t[::1] thresholds = np.empty(n)
+    # hold each candidate's fp and tp until _scores_from_counts
     cdef float64_t[::1] precision = np.empty(n)
     cdef float64_t[::1] recall = np.empty(n)
     cdef float64_t[::1] f1 = np.empty(n)
+    if n == 0:
+        raise ValueError("f1_scan needs at least one score")
     with nogil:
         while i < n_normal or k < n_anomalies:
             if k < n_anomalies and (i == n_normal or sorted_anomalous[k] <= sorted_normal[i]):
@@ -1112,16 +1155,18 @@ def f1_scan(const float64_t[::1] sorted_normal, const float64_t[::1] sorted_anom
             while k < n_anomalies and sorted_anomalous[k] == value:
                 tp += 1
                 k += 1
-            group_value[n_groups] = value
-            true_positives[n_groups] = tp
-            false_positives[n_groups] = fp
-            if _score_candidate(tp, fp, n_anomalies, &precision[n_groups], &recall[n_groups],
-                                &f1[n_groups], &best_num, &best_den):
-                best = n_groups
+            if n_groups:
+                thresholds[n_groups - 1] = _threshold_between(previous, value)
+            previous = value
+            recall[n_groups] = <float64_t> tp
+            precision[n_groups] = <float64_t> fp
+            if _beats_best(tp, fp, n_anomalies, &best_num, &best_den):
+                best, best_tp, best_fp = n_groups, tp, fp
             n_groups += 1
-    return (np.asarray(group_value[:n_groups]), np.asarray(true_positives[:n_groups]),
-            np.asarray(false_positives[:n_groups]), np.asarray(precision[:n_groups]),
-            np.asarray(recall[:n_groups]), np.asarray(f1[:n_groups]), best)
+        thresholds[n_groups - 1] = _threshold_between(previous, nextafter(previous, INFINITY))
+        _scores_from_counts(&precision[0], &recall[0], &f1[0], n_groups, n_anomalies)
+    return (np.asarray(thresholds[:n_groups]), np.asarray(precision[:n_groups]),
+            np.asarray(recall[:n_groups]), np.asarray(f1[:n_groups]), best, best_tp, best_fp)
 
 
 # ---------------------------------------------------------------------------

@@ -169,14 +169,15 @@ def _one_ulp_above(largest_score):
         return np.nextafter(largest_score, np.inf)
 
 
-def _result(method, n_anomalies, n_normal, thresholds, tp, fp, precision, recall, f1, best,
-            epsilon=None):
-    """Build a ThresholdResult from the candidates and the index of the best."""
+def _result(method, n_anomalies, n_normal, thresholds, precision, recall, f1, best,
+            best_tp=0, best_fp=0, epsilon=None):
+    """Build a ThresholdResult from the candidates, the index of the best and
+    its counts."""
     if best is None:  # no candidate found any anomaly: flag nothing
         log_epsilon, epsilon, best_tp, best_fp = -np.inf, 0.0, 0, 0
         best_scores = (0.0, 0.0, 0.0)
     else:
-        log_epsilon, best_tp, best_fp = float(thresholds[best]), int(tp[best]), int(fp[best])
+        log_epsilon, best_tp, best_fp = float(thresholds[best]), int(best_tp), int(best_fp)
         if epsilon is None:
             epsilon = float(density_from_log(log_epsilon))
         best_scores = (float(f1[best]), float(precision[best]), float(recall[best]))
@@ -201,25 +202,18 @@ def _result(method, n_anomalies, n_normal, thresholds, tp, fp, precision, recall
 def _exact_scan(labels, scores):
     # Two sorts of the disjoint normal and anomalous scores, merged in the
     # kernel: a plain sort is several times faster than the argsort a
-    # single sort carrying the labels would need.
+    # single sort carrying the labels would need.  Each sorts its own copy
+    # in place.
     is_anomaly = labels.view(bool)
-    group_value, tp, fp, precision, recall, f1, best = _kernels.f1_scan(
-        np.sort(scores[~is_anomaly]), np.sort(scores[is_anomaly])
-    )
-    next_value = np.empty_like(group_value)
-    next_value[:-1] = group_value[1:]
-    next_value[-1] = _one_ulp_above(group_value[-1])
-    thresholds = _thresholds_between(group_value, next_value)
-    n_anomalies = int(tp[-1])
-    n_normal = labels.shape[0] - n_anomalies
-    return _result("exact", n_anomalies, n_normal, thresholds, tp, fp, precision, recall, f1, best)
-
-
-def _thresholds_between(group_value, next_value):
-    """Candidate k's threshold lies in (its score, next distinct score]:
-    the midpoint when one is representable, else the next score itself."""
-    midpoint = group_value / 2 + next_value / 2
-    return np.where(midpoint > group_value, midpoint, next_value)
+    sorted_normal = scores[~is_anomaly]
+    sorted_normal.sort()
+    sorted_anomalous = scores[is_anomaly]
+    sorted_anomalous.sort()
+    thresholds, precision, recall, f1, best, best_tp, best_fp = _kernels.f1_scan(
+        sorted_normal, sorted_anomalous)
+    n_anomalies = sorted_anomalous.shape[0]
+    return _result("exact", n_anomalies, sorted_normal.shape[0], thresholds, precision, recall,
+                   f1, best, best_tp, best_fp)
 
 
 # -- the exact scan over a labelled set held in parts -----------------------
@@ -305,10 +299,10 @@ def threshold_from_interval_counts(distinct, multiplicity, counts, smallest):
     next_value = np.minimum(smallest[1:-1], distinct[1:])
     last = smallest[-1] if np.isfinite(smallest[-1]) else _one_ulp_above(distinct[-1])
     next_value = np.append(next_value, last)
-    thresholds = _thresholds_between(distinct, next_value)
+    thresholds = _kernels.thresholds_between(distinct, next_value)
     n_normal = int(np.sum(counts))
-    return _result("exact", n_anomalies, n_normal, thresholds, tp, fp, precision, recall, f1,
-                   best)
+    return _result("exact", n_anomalies, n_normal, thresholds, precision, recall, f1, best,
+                   tp[best], fp[best])
 
 
 def grid_search(labels, probabilities, steps):
@@ -340,9 +334,11 @@ def grid_search(labels, probabilities, steps):
     best = int(np.argmax(classic_f1)) if classic_f1.size and classic_f1.max() > 0 else None
     with np.errstate(divide="ignore"):
         thresholds = np.log(epsilons)
-    return _result("grid", n_anomalies, labels.shape[0] - n_anomalies, thresholds, tp, fp,
-                   precision, recall, f1, best,
-                   epsilon=None if best is None else float(epsilons[best]))
+    if best is None:
+        return _result("grid", n_anomalies, labels.shape[0] - n_anomalies, thresholds,
+                       precision, recall, f1, None)
+    return _result("grid", n_anomalies, labels.shape[0] - n_anomalies, thresholds, precision,
+                   recall, f1, best, tp[best], fp[best], epsilon=float(epsilons[best]))
 
 
 def contamination_quantile(values, q, *, overwrite=False):
