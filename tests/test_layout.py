@@ -71,6 +71,25 @@ def _private_methods(module, class_name):
     raise AssertionError(f"{class_name} not found in {module}")
 
 
+def _private_attributes(module, class_name):
+    """Names of the class's private attributes: those its code sets or reads
+    on self (or cls), and its class-level ones."""
+    for node in MODULES[module].body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            names = {child.attr for child in ast.walk(node)
+                     if isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name)
+                     and child.value.id in ("self", "cls") and child.attr.startswith("_")
+                     and not child.attr.startswith("__")}
+            for item in node.body:
+                if isinstance(item, ast.Assign):
+                    names.update(target.id for assigned in item.targets
+                                 for target in ast.walk(assigned)
+                                 if isinstance(target, ast.Name) and target.id.startswith("_")
+                                 and not target.id.startswith("__"))
+            return names
+    raise AssertionError(f"{class_name} not found in {module}")
+
+
 def test_no_module_calls_another_class_private_methods():
     owners = {("_estimator", "GaussianAnomalyDetector"), ("_statistics", "GaussianStatistics"),
               ("_gaussian", "FittedGaussian")}
@@ -83,3 +102,34 @@ def test_no_module_calls_another_class_private_methods():
             reach_ins = sorted({f"line {node.lineno}: .{node.attr}" for node in ast.walk(tree)
                                 if isinstance(node, ast.Attribute) and node.attr in private})
             assert not reach_ins, f"{name}.py calls {class_name}'s private methods: {reach_ins}"
+
+
+def _private_attribute_uses(tree, private):
+    """Lines of `tree` that read or set one of `private` on anything but self."""
+    return sorted({f"line {node.lineno}: .{node.attr}" for node in ast.walk(tree)
+                   if isinstance(node, ast.Attribute) and node.attr in private
+                   and not (isinstance(node.value, ast.Name) and node.value.id == "self")})
+
+
+def test_no_module_reads_or_sets_another_class_private_attributes():
+    """Other modules use a class through its public protocol: no
+    ``statistics._shift`` read, no ``detector._fitted = ...`` set from
+    outside (an object's own ``self._x`` in another class is its business)."""
+    owners = {("_estimator", "GaussianAnomalyDetector"), ("_statistics", "GaussianStatistics"),
+              ("_gaussian", "FittedGaussian")}
+    found = {}
+    for owner, class_name in owners:
+        private = found[class_name] = _private_attributes(owner, class_name)
+        for name, tree in MODULES.items():
+            if name != owner:
+                reach_ins = _private_attribute_uses(tree, private)
+                assert not reach_ins, (f"{name}.py uses {class_name}'s private attributes: "
+                                       f"{reach_ins}")
+    # the check can fail: it sees the attributes, and a use of one from outside
+    assert {"_shift", "_relative_mean", "_weight"} <= found["GaussianStatistics"]
+    assert "_fitted" in found["GaussianAnomalyDetector"]
+    outside = ast.parse("def f(statistics, detector):\n"
+                        "    detector._fitted = None\n"
+                        "    return statistics._shift, self_like._weight\n")
+    assert len(_private_attribute_uses(outside, found["GaussianStatistics"]
+                                       | found["GaussianAnomalyDetector"])) == 3

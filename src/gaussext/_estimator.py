@@ -911,16 +911,13 @@ class GaussianAnomalyDetector(ParamsMixin):
         statistics = getattr(self, "statistics_", None)
         previous = self.__dict__.get("_fitted")
         if statistics is None and previous is not None:
-            if getattr(self, "_format_version", None) == 1:
-                raise ValueError(
-                    "This model was loaded from a model file of format version 1, which "
-                    "predates streaming state: it cannot resume with partial_fit. Call fit "
-                    "on the training rows (and save again to write a resumable file)")
             raise ValueError(
                 "This model has parameters but not the statistics partial_fit continues "
                 "from (a model built by from_parameters, a robust fit, or one loaded from "
-                "a file without them, as save writes for an in-memory fit without "
-                "resumable=True): call fit to start again")
+                "a file without them: one of format version 1, which predates streaming "
+                "state, or one save wrote for an in-memory fit without resumable=True): "
+                "it cannot resume with partial_fit. Call fit on the training rows to start "
+                "again (and save again to write a resumable file)")
         half_life = None if self.half_life is None else float(self.half_life)
         if statistics is None:
             statistics = GaussianStatistics(self.covariance, half_life=half_life, sample=True)

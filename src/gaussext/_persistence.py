@@ -143,18 +143,19 @@ def _resumable_statistics(detector):
 def _stream_state(statistics):
     """(metadata "stream" dict, {member: array}) of resumable statistics."""
     rows, index, threshold = statistics.sample.view()
+    sums = statistics.running_sums()
     weighted = statistics.half_life is not None
     state = {
         "n_samples": int(statistics.n_samples),
         "first_row": int(statistics.first_row),
-        "weight": float(statistics._weight) if weighted else None,
-        "weight_squared": float(statistics._weight_squared) if weighted else None,
+        "weight": float(sums["weight"]) if weighted else None,
+        "weight_squared": float(sums["weight_squared"]) if weighted else None,
         "sample_capacity": int(statistics.sample.capacity),
         "sample_threshold": None if threshold == -np.inf else float(threshold),
     }
     arrays = {
-        "stream_shift": statistics._shift,
-        "stream_mean": statistics._relative_mean,
+        "stream_shift": sums["shift"],
+        "stream_mean": sums["relative_mean"],
         "stream_scatter": statistics.scatter,  # symmetric: the kernel keeps the upper half
         "sample_rows": rows,
         "sample_index": index,
@@ -511,20 +512,20 @@ def _check_stream(metadata, arrays, half_life):
 def _statistics_from(metadata, arrays, kind, half_life):
     """The GaussianStatistics a checked streaming state describes."""
     state = metadata["stream"]
-    statistics = GaussianStatistics(kind, arrays["mean"].shape[0], half_life=half_life,
-                                    sample=state["sample_capacity"])
-    statistics.n_samples, statistics.first_row = state["n_samples"], state["first_row"]
-    statistics._shift = arrays["stream_shift"]
-    statistics._relative_mean = arrays["stream_mean"]
-    statistics._scatter = arrays["stream_scatter"]
-    if half_life is not None:
-        statistics._weight = float(state["weight"])
-        statistics._weight_squared = float(state["weight_squared"])
     threshold = state["sample_threshold"]
-    statistics.sample = RowSample.from_arrays(
+    sample = RowSample.from_arrays(
         arrays["sample_rows"], arrays["sample_index"],
         -np.inf if threshold is None else threshold, half_life, state["sample_capacity"])
-    return statistics
+    weighted = half_life is not None
+    running_sums = {
+        "shift": arrays["stream_shift"], "relative_mean": arrays["stream_mean"],
+        "scatter": arrays["stream_scatter"],
+        "weight": state["weight"] if weighted else 0.0,
+        "weight_squared": state["weight_squared"] if weighted else 0.0,
+    }
+    return GaussianStatistics.from_running_sums(
+        kind, n_samples=state["n_samples"], first_row=state["first_row"],
+        running_sums=running_sums, half_life=half_life, sample=sample)
 
 
 def _check_arrays(arrays):
@@ -580,6 +581,4 @@ def load(cls, path):
     if "stream" in metadata:
         detector.statistics_ = _statistics_from(metadata, arrays, detector.covariance,
                                                 half_life)
-    # partial_fit says why a file of version 1 cannot resume
-    detector._format_version = metadata["format_version"]
     return detector

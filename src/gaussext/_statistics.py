@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -467,6 +468,46 @@ class GaussianStatistics:
         if self.sample is not None:
             result.sample = self.sample.copy()
         return result
+
+    # -- the running sums, for model files that resume a stream ------------
+
+    def running_sums(self) -> dict[str, Any]:
+        """The sums :meth:`update` keeps, as a model file stores them.
+
+        Returns
+        -------
+        dict
+            ``shift`` and ``relative_mean``, float64 of shape (n_features,),
+            whose sum is the mean (the shift is the first row seen, so that
+            merging small relative means loses nothing to the data's
+            offset); ``scatter``, the sums of squared deviations from the
+            mean, of shape (n_features,) or (n_features, n_features);
+            ``weight`` and ``weight_squared``, the sums of the row weights
+            and of their squares with forgetting (0.0 without).  The arrays
+            are the statistics' own, not copies: read them only.
+        """
+        return {"shift": self._shift, "relative_mean": self._relative_mean,
+                "scatter": self._scatter, "weight": self._weight,
+                "weight_squared": self._weight_squared}
+
+    @classmethod
+    def from_running_sums(cls, kind: str, *, n_samples: int, first_row: int,
+                          running_sums: dict[str, Any], half_life: float | None = None,
+                          sample: RowSample | None = None) -> GaussianStatistics:
+        """Statistics that resume from :meth:`running_sums` of n_samples rows
+        numbered from first_row, with the row sample `sample` (a
+        ``gaussext._sample.RowSample``, or None for none).  The sums are
+        taken as given: the caller checks them (``gaussext.load`` does)."""
+        statistics = cls(kind, running_sums["shift"].shape[0], half_life=half_life,
+                         sample=False if sample is None else sample.capacity)
+        statistics.n_samples, statistics.first_row = int(n_samples), int(first_row)
+        statistics._shift = running_sums["shift"]
+        statistics._relative_mean = running_sums["relative_mean"]
+        statistics._scatter = running_sums["scatter"]
+        statistics._weight = float(running_sums["weight"])
+        statistics._weight_squared = float(running_sums["weight_squared"])
+        statistics.sample = sample
+        return statistics
 
     def _sample_option(self):
         if not self._keeps_sample:
