@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from gaussext import GaussianAnomalyDetector, _parallel
+from gaussext import GaussianAnomalyDetector, _kernels, _parallel
 
 COVARIANCES = ["diagonal", "full"]
 LINUX = sys.platform.startswith("linux")
@@ -43,7 +43,7 @@ def test_usable_cores_is_within_the_affinity_mask():
 def test_n_jobs_is_clipped_to_the_usable_cores(n_jobs):
     cores = _parallel.usable_cores()
     n_threads = _parallel.n_threads_for(n_jobs, BIG_WORK)
-    if not _parallel._kernels.openmp_enabled():
+    if not _kernels.openmp_enabled():
         assert n_threads == 1
         return
     if n_jobs is None or n_jobs == -1:
@@ -157,6 +157,61 @@ def test_n_jobs_one_runs_on_the_calling_thread_only(tmp_path, covariance):
     seconds = json.loads(completed.stdout)
     assert seconds["own"] >= 0.5  # the script worked until it could measure the shares
     assert seconds["others"] < 0.05 * seconds["own"]
+
+
+# -- waiting threads -------------------------------------------------------------
+
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def test_openmp_loading_settings_set_the_spin_count_only_while_loading(monkeypatch):
+    for name in WAIT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    before = dict(os.environ)
+    with _parallel.openmp_loading_settings():
+        assert os.environ["GOMP_SPINCOUNT"] == _parallel.OPENMP_SPIN_COUNT
+    assert dict(os.environ) == before
+
+
+@pytest.mark.parametrize("name, value", [("OMP_WAIT_POLICY", "active"), ("GOMP_SPINCOUNT", "5")])
+def test_openmp_loading_settings_leave_the_users_wait_settings_alone(monkeypatch, name, value):
+    for other in WAIT_VARIABLES:
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, value)
+    before = dict(os.environ)
+    with _parallel.openmp_loading_settings():
+        assert dict(os.environ) == before
+    assert dict(os.environ) == before
+
+
+def _gnu_openmp_loaded():
+    return any(info["internal_api"] == "openmp" and "libgomp" in info["filepath"]
+               for info in threadpool_info())
+
+
+WAIT_SCRIPT = textwrap.dedent("""
+    import os, subprocess, sys
+    import gaussext
+    child = subprocess.run([sys.executable, "-c",
+                            "import os; print(os.environ.get('GOMP_SPINCOUNT'))"],
+                           capture_output=True, text=True, check=True)
+    print(os.environ.get("GOMP_SPINCOUNT"), child.stdout.strip())
+""")
+
+
+@pytest.mark.skipif(not _gnu_openmp_loaded(), reason="GNU OpenMP's own spin count")
+def test_the_openmp_runtime_loads_with_the_spin_count_and_nothing_else_sees_it(tmp_path):
+    """In a fresh process, GNU OpenMP (which prints its settings as it loads
+    when OMP_DISPLAY_ENV asks) loads with gaussext's spin count, while the
+    process's environment, and so a child's, stays without it."""
+    script = tmp_path / "wait.py"
+    script.write_text(WAIT_SCRIPT)
+    env = {name: value for name, value in os.environ.items() if name not in WAIT_VARIABLES}
+    completed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                               timeout=120, cwd=tmp_path, env={**env, "OMP_DISPLAY_ENV": "VERBOSE"})
+    assert completed.returncode == 0, completed.stderr
+    assert f"GOMP_SPINCOUNT = '{_parallel.OPENMP_SPIN_COUNT}'" in completed.stderr
+    assert completed.stdout.split() == ["None", "None"]
 
 
 # -- fork ------------------------------------------------------------------------

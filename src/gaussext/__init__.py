@@ -32,12 +32,15 @@ labelled data).
 """
 
 from gaussext._blas_loader import preload_blas_tables
+from gaussext._parallel import openmp_loading_settings
 
 # The kernels need BLAS function pointers, not the whole of scipy.linalg.
 preload_blas_tables()
 
 try:
-    from gaussext import _kernels  # noqa: F401
+    # the OpenMP runtime reads its settings when it loads, with the kernels
+    with openmp_loading_settings():
+        from gaussext import _kernels  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on how it was run
     raise ImportError(
         "gaussext's compiled kernels could not be imported. If you are running from "

@@ -20,19 +20,37 @@ combines four things:
   every kernel serially; use the ``spawn`` or ``forkserver`` start method for
   worker processes that should use threads.
 
+**Waiting threads.**  Between two parallel regions, and at the end of one,
+GNU OpenMP's threads spin before they sleep: 300000 turns by default, about a
+millisecond.  On a machine whose every core is busy with other processes that
+spinning spends the threads' fair share of the CPU on nothing, and the next
+region then waits for them to be scheduled again (measured with
+``bench/bench_busy.py``: the default threads' median time to score 10^6 x 8
+with the full model fell from about 24 ms to 11-16 ms with 10000 turns, one
+thread taking 16-27 ms; on an idle machine no call got slower).  So, unless
+the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``, the compiled modules
+are loaded with ``GOMP_SPINCOUNT`` at 10000 (:func:`openmp_loading_settings`),
+which the runtime reads once, when it loads; the environment is restored at
+once, so neither child processes nor libraries loaded later see it.  Wheels
+carry their own copy of the runtime, so this is all it sets; a build against
+the system's runtime sets it for that runtime when gaussext loads it first.
+
 BLAS is never called inside the kernels' threads (their products are the
 package's own, in ``_simd.h``), so no thread count of any BLAS is ever read or
 changed here: ``n_jobs=1`` is one thread, and the host application's BLAS
 settings are left as they are.
 """
 
+import contextlib
 import math
 import numbers
 import os
 
-from gaussext import _kernels
+__all__ = ["check_n_jobs", "n_threads_for", "openmp_loading_settings", "usable_cores"]
 
-__all__ = ["check_n_jobs", "n_threads_for", "usable_cores"]
+# Turns a GNU OpenMP thread spins waiting for work before it sleeps (see above).
+OPENMP_SPIN_COUNT = "10000"
+_OPENMP_WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 # Work units (one unit: one multiply-add on one element) below which a call
 # runs on the calling thread, and the fewest units worth giving each thread.
@@ -53,6 +71,21 @@ def _after_fork_in_child():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@contextlib.contextmanager
+def openmp_loading_settings():
+    """While the compiled modules load: GOMP_SPINCOUNT at OPENMP_SPIN_COUNT in
+    the environment, unless the user set it or OMP_WAIT_POLICY; the
+    environment is as before afterwards."""
+    if any(name in os.environ for name in _OPENMP_WAIT_VARIABLES):
+        yield
+        return
+    os.environ["GOMP_SPINCOUNT"] = OPENMP_SPIN_COUNT
+    try:
+        yield
+    finally:
+        os.environ.pop("GOMP_SPINCOUNT", None)
 
 
 def check_n_jobs(n_jobs):
@@ -126,6 +159,8 @@ def n_threads_for(n_jobs, work):
     Returns 1, and the kernel then enters no OpenMP region, when the build
     has no OpenMP, in a forked child, or when the work is too small.
     """
+    from gaussext import _kernels  # loaded by then (gaussext/__init__.py)
+
     check_n_jobs(n_jobs)
     if work < MIN_PARALLEL_WORK or _in_forked_child or not _kernels.openmp_enabled():
         return 1
