@@ -207,7 +207,8 @@ def machine_description(report):
     brand = cpu.get("brand_raw") or machine.get("processor") or "unknown CPU"
     cores = cpu.get("count") or os.cpu_count()
     return (f"{brand}, {cores} logical cores, {machine['system']} {machine['release']}, "
-            f"Python {machine['python_version']}; results written {report['datetime']} (at the end of the run)")
+            f"Python {machine['python_version']}; results written {report['datetime']} "
+            "(at the end of the run)")
 
 
 def environment_description(environment):
