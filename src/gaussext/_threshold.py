@@ -334,11 +334,11 @@ def grid_search(labels, probabilities, steps):
     best = int(np.argmax(classic_f1)) if classic_f1.size and classic_f1.max() > 0 else None
     with np.errstate(divide="ignore"):
         thresholds = np.log(epsilons)
+    n_normal = labels.shape[0] - n_anomalies
     if best is None:
-        return _result("grid", n_anomalies, labels.shape[0] - n_anomalies, thresholds,
-                       precision, recall, f1, None)
-    return _result("grid", n_anomalies, labels.shape[0] - n_anomalies, thresholds, precision,
-                   recall, f1, best, tp[best], fp[best], epsilon=float(epsilons[best]))
+        return _result("grid", n_anomalies, n_normal, thresholds, precision, recall, f1, None)
+    return _result("grid", n_anomalies, n_normal, thresholds, precision, recall, f1, best,
+                   tp[best], fp[best], epsilon=float(epsilons[best]))
 
 
 def contamination_quantile(values, q, *, overwrite=False):
