@@ -24,10 +24,10 @@ combines four things:
 GNU OpenMP's threads spin before they sleep: 300000 turns by default, about a
 millisecond.  On a machine whose every core is busy with other processes that
 spinning spends the threads' fair share of the CPU on nothing, and the next
-region then waits for them to be scheduled again (measured with
-``bench/bench_busy.py``: the default threads' median time to score 10^6 x 8
-with the full model fell from about 24 ms to 11-16 ms with 10000 turns, one
-thread taking 16-27 ms; on an idle machine no call got slower).  So, unless
+region then waits for them to be scheduled again.  Measured with
+``bench/bench_busy.py`` (full model, 10^6 x 8): the default threads' median
+was 17-25 ms over ten runs with GNU OpenMP's spin count, 11-18 ms over eight
+with 10000 turns; on an idle machine no call got slower.  So, unless
 the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``, the compiled modules
 are loaded with ``GOMP_SPINCOUNT`` at 10000 (:func:`openmp_loading_settings`),
 which the runtime reads once, when it loads; the environment is restored at
