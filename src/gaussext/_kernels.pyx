@@ -92,14 +92,11 @@ cdef inline bint _rows_contiguous(const floating[:, :] X) noexcept nogil:
     return X.shape[1] == 1 or X.strides[1] == sizeof(floating)
 
 
+# How many of values[0:n] are NaN or infinite, read while still in cache: in
+# C, where the count is vectorised (Cython's loop of it was not).
 cdef extern from "_simd.h" nogil:
-    Py_ssize_t gaussext_count_nonfinite(const float64_t *values, Py_ssize_t n)
-
-
-cdef inline Py_ssize_t _count_nonfinite(const float64_t *values, Py_ssize_t n) noexcept nogil:
-    """How many of values[0:n] are NaN or infinite (read while still in cache;
-    in C, where the count is vectorised, unlike Cython's loop of it)."""
-    return gaussext_count_nonfinite(values, n)
+    Py_ssize_t _count_nonfinite "gaussext_count_nonfinite" (const float64_t *values,
+                                                            Py_ssize_t n)
 
 
 # ---------------------------------------------------------------------------
@@ -1136,13 +1133,14 @@ def f1_scan(const float64_t[::1] sorted_normal, const float64_t[::1] sorted_anom
     cdef Py_ssize_t i = 0, k = 0, n_groups = 0, best = 0
     cdef int64_t tp = 0, fp = 0, best_num = -1, best_den = 1, best_tp = 0, best_fp = 0
     cdef float64_t value, previous = 0.0
-    cdef float64_t[::1] thresholds = np.empty(n)
-    # hold each candidate's fp and tp until _scores_from_counts
-    cdef float64_t[::1] precision = np.empty(n)
-    cdef float64_t[::1] recall = np.empty(n)
-    cdef float64_t[::1] f1 = np.empty(n)
+    cdef float64_t[::1] thresholds, precision, recall, f1
     if n == 0:
         raise ValueError("f1_scan needs at least one score")
+    thresholds = np.empty(n)
+    # precision and recall hold each candidate's fp and tp until _scores_from_counts
+    precision = np.empty(n)
+    recall = np.empty(n)
+    f1 = np.empty(n)
     with nogil:
         while i < n_normal or k < n_anomalies:
             if k < n_anomalies and (i == n_normal or sorted_anomalous[k] <= sorted_normal[i]):
