@@ -5,7 +5,9 @@ z = W s for each standardised row s and its squared norm; at fit, the
 scatter update R^T R of each block of centred rows.  They are our own loops,
 not BLAS calls (a BLAS call there would start BLAS threads of its own), and
 their test twins in ``gaussext._kernels`` (``whitened_log_density``,
-``scatter_update``) run exactly the kernels' code.  Each is compared here with
+``scatter_update``) run exactly the kernels' code.  So does
+``standardised_panels``, the scoring product's first step, which must give
+NumPy's bits exactly.  Each is compared here with
 a NumPy expression written out plainly, over the feature counts where the
 loops change shape (1, 2, 3; either side of their 4- and 8-wide steps; the
 old BLAS switch at 32; 300) and row counts either side of the panel of 8
@@ -140,6 +142,61 @@ def test_whitened_log_density_does_not_depend_on_storage(dtype, n_features):
     assert np.all(np.isfinite(scores[0]))
     for other in scores[1:]:
         assert np.array_equal(scores[0], other)
+
+
+def _expected_panels(X, mean, inv_std):
+    """(X - mean) * inv_std in float64, stored in X's type, rows padded with
+    zeros to whole panels of 8, each panel feature by feature."""
+    standardised = ((X.astype(np.float64) - mean) * inv_std).astype(X.dtype)
+    n_rows, n_features = X.shape
+    padded = np.zeros((-(-n_rows // 8) * 8, n_features), dtype=X.dtype)
+    padded[:n_rows] = standardised
+    return padded.reshape(-1, 8, n_features).transpose(0, 2, 1).ravel()
+
+
+def _layouts(rows):
+    """The same rows C-ordered, Fortran-ordered, one element off alignment,
+    inside a wider array (a row stride past the features), and reversed."""
+    shifted = np.empty(rows.size + 1, dtype=rows.dtype)[1:].reshape(rows.shape)
+    shifted[:] = rows
+    wider = np.full((rows.shape[0], rows.shape[1] + 3), np.nan, dtype=rows.dtype)
+    wider[:, 1:-2] = rows
+    reversed_rows = np.ascontiguousarray(rows[::-1])[::-1]
+    return {"C": rows, "F": np.asfortranarray(rows), "shifted": shifted,
+            "wider": wider[:, 1:-2], "reversed": reversed_rows}
+
+
+PANEL_FEATURES = [1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 31, 32, 33]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_features", PANEL_FEATURES)
+@pytest.mark.parametrize("n_rows", [1, 7, 8, 9, 16, 23, 1000])
+@pytest.mark.parametrize("transpose", ["auto", "elements", "registers"])
+def test_standardised_panels_match_numpy(dtype, n_features, n_rows, transpose):
+    """The full kernel's first step, bit for bit: s = (x - mean) * inv_std in
+    float64, rounded once to X's type, laid out panel by panel, however X is
+    stored, whole panels transposed in registers or not, with features past
+    the last whole group of 8 (float) or 4 (double) and a last panel that is
+    not whole; rows far from 0 (an offset of 1e4 that the mean removes)."""
+    if transpose == "registers" and not _kernels.transpose_in_registers():
+        pytest.skip("this CPU or build does not transpose panels in registers")
+    rng = np.random.default_rng(100 * n_features + n_rows)
+    rows = (rng.normal(size=(n_rows, n_features)) * 3.0 + 1e4).astype(dtype)
+    mean = rng.normal(size=n_features) + 1e4
+    inv_std = 1.0 / rng.uniform(0.5, 4.0, size=n_features)
+    expected = _expected_panels(rows, mean, inv_std)
+    for name, stored in _layouts(rows).items():
+        before = stored.copy()
+        panels = _kernels.standardised_panels(stored, mean, inv_std, transpose=transpose)
+        assert panels.dtype == dtype
+        assert np.array_equal(panels, expected), name
+        assert np.array_equal(stored, before)
+
+
+def test_standardised_panels_refuse_unknown_transpose():
+    with pytest.raises(ValueError, match="transpose must be 'auto', 'elements' or 'registers'"):
+        _kernels.standardised_panels(np.ones((2, 3)), np.zeros(3), np.ones(3), transpose="avx")
 
 
 @pytest.mark.parametrize("n_features", FEATURES)

@@ -26,6 +26,13 @@ def full_log_density(
     workspace: npt.NDArray[Float],
     n_threads: int,
 ) -> int: ...
+def transpose_in_registers() -> bool: ...
+def standardised_panels(
+    X: npt.NDArray[Float],
+    mean: npt.NDArray[np.float64],
+    inv_std: npt.NDArray[np.float64],
+    transpose: str = ...,
+) -> npt.NDArray[Float]: ...
 def wide_columns_runnable() -> bool: ...
 def whitened_log_density(
     whitening: npt.NDArray[Float],

@@ -122,6 +122,19 @@ cdef extern from "_simd.h" nogil:
     void gaussext_standardise_panels_f32(
         const float *rows, Py_ssize_t row_step, Py_ssize_t column_step, Py_ssize_t n_rows,
         Py_ssize_t n, const float64_t *mean, const float64_t *inv_std, float *panels)
+    # for standardised_panels' test switch: whole panels transposed in
+    # registers (in_registers != 0; only where GAUSSEXT_TRANSPOSE_BUILT) or
+    # element by element
+    int GAUSSEXT_TRANSPOSE_BUILT
+    int GAUSSEXT_TRANSPOSE_IN_REGISTERS
+    void gaussext_standardise_panels_on_f64(
+        int in_registers, const double *rows, Py_ssize_t row_step, Py_ssize_t column_step,
+        Py_ssize_t n_rows, Py_ssize_t n, const float64_t *mean, const float64_t *inv_std,
+        double *panels)
+    void gaussext_standardise_panels_on_f32(
+        int in_registers, const float *rows, Py_ssize_t row_step, Py_ssize_t column_step,
+        Py_ssize_t n_rows, Py_ssize_t n, const float64_t *mean, const float64_t *inv_std,
+        float *panels)
     void gaussext_whitened_panels_f64(
         const double *whitening, Py_ssize_t n, const double *panels, Py_ssize_t n_rows,
         float64_t log_norm, float64_t *out, const char *prefetch, Py_ssize_t n_prefetch_bytes)
@@ -600,6 +613,61 @@ cdef inline void _whiten_panels_on(
     else:
         gaussext_whitened_panels_on_f64(wide, whitening, n_features, panels, n_rows, log_norm,
                                         out, NULL, 0)
+
+
+cdef inline void _standardise_panels_on(
+    bint in_registers, const floating *rows, Py_ssize_t row_step, Py_ssize_t column_step,
+    Py_ssize_t n_rows, Py_ssize_t n_features, const float64_t *mean, const float64_t *inv_std,
+    floating *panels,
+) noexcept nogil:
+    """Whole panels transposed in registers (in_registers) or element by
+    element, for X's type."""
+    if floating is float:
+        gaussext_standardise_panels_on_f32(in_registers, rows, row_step, column_step, n_rows,
+                                           n_features, mean, inv_std, panels)
+    else:
+        gaussext_standardise_panels_on_f64(in_registers, rows, row_step, column_step, n_rows,
+                                           n_features, mean, inv_std, panels)
+
+
+def transpose_in_registers():
+    """True when this CPU's full kernel transposes whole panels in registers
+    (x86-64 with AVX, in a build that has that code)."""
+    return bool(GAUSSEXT_TRANSPOSE_BUILT and GAUSSEXT_TRANSPOSE_IN_REGISTERS)
+
+
+def standardised_panels(const floating[:, :] X, const float64_t[::1] mean,
+                        const float64_t[::1] inv_std, str transpose="auto"):
+    """For tests only: the full kernel's standardised panels of X (n x d),
+    s_ij = (x_ij - mean_j) * inv_std_j in float64 stored in X's type, as
+    one flat array: GAUSSEXT_PANEL_ROWS rows a panel (the last padded with
+    zero rows), element (r, j) of panel p at (p d + j) GAUSSEXT_PANEL_ROWS
+    + r.  Formed as the kernel forms them ("auto"), element by element
+    ("elements"), or with whole panels transposed in registers
+    ("registers"); the last two need X's strides in whole elements."""
+    cdef Py_ssize_t n_rows = X.shape[0], n_features = X.shape[1]
+    if transpose not in ("auto", "elements", "registers"):
+        raise ValueError(f"transpose must be 'auto', 'elements' or 'registers', got {transpose!r}")
+    cdef bint chosen = transpose == "auto", in_registers = transpose == "registers"
+    if in_registers and not transpose_in_registers():
+        raise ValueError("this CPU (or build) cannot transpose panels in registers (no AVX)")
+    if mean.shape[0] != n_features or inv_std.shape[0] != n_features:
+        raise ValueError(f"mean and inv_std must have {n_features} entries")
+    if n_rows == 0 or n_features == 0:
+        raise ValueError("X must have rows and features")
+    if not chosen and not _steps_in_elements(X):
+        raise ValueError("X's strides must be whole elements")
+    cdef floating[::1] panels = np.empty(_panel_elements(n_rows, n_features),
+                                         np.asarray(X).dtype)
+    with nogil:
+        if chosen:
+            _standardise_block(X, &mean[0], &inv_std[0], 0, n_rows, &panels[0])
+        else:
+            _standardise_panels_on(in_registers, &X[0, 0],
+                                   X.strides[0] // <Py_ssize_t> sizeof(floating),
+                                   X.strides[1] // <Py_ssize_t> sizeof(floating), n_rows,
+                                   n_features, &mean[0], &inv_std[0], &panels[0])
+    return np.asarray(panels)
 
 
 def wide_columns_runnable():
