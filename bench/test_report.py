@@ -15,7 +15,7 @@ def report():
     return module
 
 
-PAIRED = ("float32 vs float64", 1_000_000, 32, "both types", "paired",
+PAIRED = ("float32 vs float64", 1_000_000, 32, "both types", "paired-faster-than",
           ("full-float32", "full-float64"), 1.5)
 
 
@@ -42,3 +42,18 @@ def test_paired_target_skips_incomplete_passes_and_reports_none_measured(report)
     assert ratio == pytest.approx(1.2) and not met
     _, ratio, _, met = report.evaluate_target({}, PAIRED)
     assert ratio is None and not met
+
+
+def test_paired_at_most_bounds_ours_over_the_peer(report):
+    target = ("busy machine fit", 200_000, 32, "float64", "paired-at-most",
+              ("gaussext-default", "gaussext-1-thread"), 1.3)
+    key = ("busy machine fit", 200_000, 32, "float64")
+    # pass ratios default / 1-thread: 1.2, 1.5, 0.5 -> median 1.2
+    medians = {key: {"gaussext-default #1": 0.012, "gaussext-1-thread #1": 0.010,
+                     "gaussext-default #2": 0.030, "gaussext-1-thread #2": 0.020,
+                     "gaussext-default #3": 0.010, "gaussext-1-thread #3": 0.020}}
+    description, ratio, bound, met = report.evaluate_target(medians, target)
+    assert ratio == pytest.approx(1.2) and met and bound == "≤ 1.3×"
+    assert "gaussext-default / gaussext-1-thread" in description
+    medians[key]["gaussext-default #3"] = 0.040  # ratios 1.2, 1.5, 2.0 -> 1.5
+    assert not report.evaluate_target(medians, target)[3]
