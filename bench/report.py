@@ -59,8 +59,10 @@ for n, d in [(1_000_000, 8), (200_000, 32)]:
         ("fit", n, d, "float64", "faster-than", ("gaussext-diagonal", "numpy-mean-var"), 3.0),
         ("fit", n, d, "float64", "faster-than", ("gaussext-full", "numpy-cov"), 1.5),
     ]
-for job in ("diagonal scoring", "full scoring"):
-    TARGETS.append((job, 1_000_000, 8, "float64", "faster", "gaussext-1-thread", 1.7))
+# the default threads against one thread, timed in alternating passes (bench_threads.py)
+for covariance in ("diagonal", "full"):
+    TARGETS.append(("threads vs one thread", 1_000_000, 8, "float64", "paired-faster-than",
+                    (f"{covariance}-default", f"{covariance}-1-thread"), 1.7))
 # float32 against float64: the two types of one model timed in alternating
 # passes, the median over the passes of each pass's ratio (bench_dtype.py)
 for covariance in ("diagonal", "full"):
@@ -85,7 +87,8 @@ for work in ("score", "fit"):
                         ("gaussext-default", "gaussext-1-thread"), 1.3))
 
 
-JOB_ORDER = ["diagonal scoring", "full scoring", "float32 vs float64", "one-row latency",
+JOB_ORDER = ["diagonal scoring", "full scoring", "threads vs one thread", "float32 vs float64",
+             "one-row latency",
              "threshold", "fit",
              "streaming fit",
              "busy machine score", "busy machine fit", "out-of-core", "dask"]
