@@ -24,15 +24,9 @@ import pytest
 JOB = "busy machine"
 PASSES = 5
 ROUNDS = 10
-PEERS = [f"gaussext-{threads} #{number}" for number in range(1, PASSES + 1)
-         for threads in ("default", "1-thread")]
+PAIRS = [("gaussext-default", "gaussext-1-thread")]
 QUICK_CASES = [(20_000, 8, "float64")]
 FULL_CASES = [(1_000_000, 8, "float64"), (200_000, 32, "float64")]
-
-
-def runs(peer, case):
-    # one pass is enough to keep the quick mode's check of the results
-    return case in FULL_CASES or peer.endswith(" #1")
 
 
 # Each spinner stops by itself after this long, whatever happens to the run.

@@ -21,17 +21,9 @@ import numpy as np
 JOB = "float32 vs float64"
 PASSES = 5
 ROUNDS = 25
-PEERS = [f"{covariance}-{dtype_name} #{number}"
-         for covariance in ("diagonal", "full")
-         for number in range(1, PASSES + 1)
-         for dtype_name in ("float64", "float32")]
+PAIRS = [("diagonal-float64", "diagonal-float32"), ("full-float64", "full-float32")]
 QUICK_CASES = [(2_000, 8, "both types")]
 FULL_CASES = [(1_000_000, 32, "both types")]
-
-
-def runs(peer, case):
-    # one pass is enough to keep the quick mode's check of the results
-    return case in FULL_CASES or peer.endswith(" #1")
 
 
 def test_float32_against_float64(measure, data, training_rows, fitted_detector, case, peer):

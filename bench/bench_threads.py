@@ -18,17 +18,9 @@ import numpy as np
 JOB = "threads vs one thread"
 PASSES = 5
 ROUNDS = 40
-PEERS = [f"{covariance}-{threads} #{number}"
-         for covariance in ("diagonal", "full")
-         for number in range(1, PASSES + 1)
-         for threads in ("default", "1-thread")]
+PAIRS = [("diagonal-default", "diagonal-1-thread"), ("full-default", "full-1-thread")]
 QUICK_CASES = [(20_000, 8, "float64")]
 FULL_CASES = [(1_000_000, 8, "float64")]
-
-
-def runs(peer, case):
-    # one pass is enough to keep the quick mode's check of the results
-    return case in FULL_CASES or peer.endswith(" #1")
 
 
 def test_threads_against_one_thread(measure, data, training_rows, fitted_detector, case,

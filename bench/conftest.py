@@ -69,7 +69,7 @@ def pytest_generate_tests(metafunc):
     """Parametrize each benchmark over (case, peer), cases outermost.
 
     A benchmark module declares ``JOB`` (the group title) and ``PEERS``
-    (names); it may declare ``QUICK_CASES`` and ``FULL_CASES`` (lists of
+    (names; or ``PAIRS`` and ``PASSES``, see _peers); it may declare ``QUICK_CASES`` and ``FULL_CASES`` (lists of
     (n, d, dtype name); the standard shapes otherwise) and define
     ``runs(peer, case)`` to leave a peer out of cases it is too slow for.  Cases outermost keep each group's arrays hot in the data cache.
     """
@@ -81,9 +81,22 @@ def pytest_generate_tests(metafunc):
     else:
         cases = getattr(module, "QUICK_CASES", STANDARD_QUICK_CASES)
     runs = getattr(module, "runs", lambda peer, case: True)
-    params = [(case, peer) for case in cases for peer in module.PEERS if runs(peer, case)]
+    params = [(case, peer) for case in cases for peer in _peers(module) if runs(peer, case)]
     ids = [f"n{n}-d{d}-{dtype_name}-{peer}" for (n, d, dtype_name), peer in params]
     metafunc.parametrize(("case", "peer"), params, ids=ids)
+
+
+def _peers(module):
+    """The module's PEERS; or, for a module that times pairs of peers in
+    alternating passes (``PAIRS`` of two names, ``PASSES``), each pair's two
+    sides in turn, pass after pass, named ``"name #p"`` (the report takes the
+    median of the passes' ratios).  The quick mode runs the first pass only,
+    which is enough to keep the checks of the results."""
+    if not hasattr(module, "PAIRS"):
+        return module.PEERS
+    passes = module.PASSES if FULL else 1
+    return [f"{name} #{number}" for pair in module.PAIRS
+            for number in range(1, passes + 1) for name in pair]
 
 
 @pytest.fixture
