@@ -49,13 +49,13 @@ def busy_cores():
 
 
 @pytest.mark.parametrize("work", ["score", "fit"])
-def test_busy_machine(measure, data, training_rows, busy_cores, case, peer, work):
+def test_busy_machine(measure, data, training_rows, busy_cores, case, pair_side, work):
     from gaussext import GaussianAnomalyDetector
 
     measure.group = measure.group.replace(JOB, f"{JOB} {work}")
     measure.extra_info.update(job=f"{JOB} {work}", busy_processes=busy_cores)
     X = data(*case)
-    n_jobs = None if peer.startswith("gaussext-default") else 1
+    n_jobs = None if pair_side == "gaussext-default" else 1
     detector = GaussianAnomalyDetector("full", n_jobs=n_jobs).fit(X[:training_rows])
     reference = GaussianAnomalyDetector("full", n_jobs=1).fit(X[:training_rows])
     if work == "score":

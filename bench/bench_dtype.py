@@ -26,16 +26,16 @@ QUICK_CASES = [(2_000, 8, "both types")]
 FULL_CASES = [(1_000_000, 32, "both types")]
 
 
-def test_float32_against_float64(measure, data, training_rows, fitted_detector, case, peer):
+def test_float32_against_float64(measure, data, training_rows, fitted_detector,
+                                 reference_scores, case, pair_side):
     n_samples, n_features, _ = case
-    covariance, dtype_name = peer.split(" ")[0].split("-")
+    covariance, dtype_name = pair_side.split("-")
     X = data(n_samples, n_features, dtype_name)
     detector = fitted_detector(X[:training_rows], covariance)
     result = measure.pedantic(detector.score_samples, args=(X,), rounds=ROUNDS,
                               warmup_rounds=2)
     # both types give the float64 model's scores of the float64 rows, to
     # float32's precision (the full model whitens float32 rows in float32)
-    X64 = data(n_samples, n_features, "float64")
-    expected = fitted_detector(X64[:training_rows], covariance, 1).score_samples(X64)
+    expected = reference_scores(n_samples, n_features, covariance)
     rtol = 1e-12 if dtype_name == "float64" else 1e-3
     np.testing.assert_allclose(result, expected, rtol=rtol, atol=rtol * np.abs(expected).max())

@@ -69,9 +69,11 @@ def pytest_generate_tests(metafunc):
     """Parametrize each benchmark over (case, peer), cases outermost.
 
     A benchmark module declares ``JOB`` (the group title) and ``PEERS``
-    (names; or ``PAIRS`` and ``PASSES``, see _peers); it may declare ``QUICK_CASES`` and ``FULL_CASES`` (lists of
-    (n, d, dtype name); the standard shapes otherwise) and define
-    ``runs(peer, case)`` to leave a peer out of cases it is too slow for.  Cases outermost keep each group's arrays hot in the data cache.
+    (names; or ``PAIRS`` and ``PASSES``, see _peers); it may declare
+    ``QUICK_CASES`` and ``FULL_CASES`` (lists of (n, d, dtype name); the
+    standard shapes otherwise) and define ``runs(peer, case)`` to leave a
+    peer out of cases it is too slow for.  Cases outermost keep each group's
+    arrays hot in the data cache.
     """
     if "case" not in metafunc.fixturenames:
         return
@@ -124,6 +126,33 @@ def fitted_detector():
         return GaussianAnomalyDetector(covariance, n_jobs=n_jobs).fit(training)
 
     return fit
+
+
+@functools.lru_cache(maxsize=4)
+def _one_thread_scores(n_samples, n_features, covariance):
+    from gaussext import GaussianAnomalyDetector
+
+    X = gaussian_data(n_samples, n_features, "float64")
+    detector = GaussianAnomalyDetector(covariance, n_jobs=1).fit(X[:TRAINING_ROWS])
+    scores = detector.score_samples(X)
+    scores.setflags(write=False)
+    return scores
+
+
+@pytest.fixture
+def reference_scores():
+    """Factory: (n, d, covariance) -> the scores of gaussian_data(n, d,
+    "float64") under the model fitted on its training rows, on one thread:
+    what every peer of a module of alternating passes is checked against,
+    computed once per shape and model rather than once per pass."""
+    return _one_thread_scores
+
+
+@pytest.fixture
+def pair_side(peer):
+    """The peer's name without its pass number ("full-float32 #3" ->
+    "full-float32"; see _peers)."""
+    return peer.split(" #")[0]
 
 
 @pytest.fixture

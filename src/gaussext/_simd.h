@@ -382,6 +382,7 @@ GAUSSEXT_TRANSPOSE_ATTRIBUTE static ptrdiff_t gaussext_transposed_panel_f64(
     }
     return j;
 }
+#undef GAUSSEXT_STANDARDISED_4
 #else
 #define GAUSSEXT_TRANSPOSE_BUILT 0
 #define GAUSSEXT_TRANSPOSE_IN_REGISTERS 0
